@@ -1,0 +1,182 @@
+// The decode worker: when the broker announces a transfer it starts listening for the KV bytes; when the
+// request actor sends the decode command it imports the KV into a free sequence (joining the engine's
+// continuous batch) and streams tokens straight to the caller's inbox.
+import { Deferred, Effect, FiberMap } from "effect";
+import type { Msg } from "nats";
+import { makeActor } from "../../src/actor/actor.ts";
+import { driverFaultToError } from "../../src/engine/driver-fault-error.ts";
+import type { Engine } from "../../src/engine/engine.ts";
+import {
+  Ack,
+  CancelCommand,
+  DecodeCommand,
+  DecodeDone,
+  decodeMessage,
+  encodeMessage,
+  KvExpect,
+  overloaded,
+  type Subjects,
+  TandemError,
+  TokenChunk,
+  TransferAbort,
+  TransferComplete,
+  unavailable,
+} from "../../src/protocol/index.ts";
+import { Log } from "../../src/runtime/log.ts";
+import { registerMember } from "../../src/transport/membership.ts";
+import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
+import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
+
+export interface DecodeWorkerConfig {
+  readonly id: string;
+  readonly subjects: Subjects;
+  readonly heartbeatMs: number;
+  /** Chunks a sender may have in flight per transfer. */
+  readonly creditWindow: number;
+  /** Transfers announced but not yet decoded that this worker will hold at once. */
+  readonly maxPendingTransfers: number;
+  /** Test hook: exit the process right after acknowledging a transfer, before any KV arrives. */
+  readonly exitAfterKvExpect?: boolean;
+}
+
+const decodeExpect = decodeMessage(KvExpect);
+const decodeCommand = decodeMessage(DecodeCommand);
+const decodeCancel = decodeMessage(CancelCommand);
+
+export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
+  Effect.gen(function* () {
+    const { subjects } = config;
+    const { connection } = yield* NatsClient;
+    const log = yield* Log;
+    const receivers = yield* FiberMap.make<string>();
+    const arrivals = new Map<string, Deferred.Deferred<Uint8Array, TandemError>>();
+    let inFlight = 0;
+
+    yield* registerMember(subjects.membersBucket, config.heartbeatMs, () => ({
+      id: config.id,
+      role: "decode",
+      model: engine.info.model,
+      pid: process.pid,
+      vendor: engine.info.vendor,
+      device: engine.info.device,
+      emulated: engine.info.emulated,
+      kvFormat: engine.info.kvFormat,
+      inFlight,
+      capacity: engine.info.sequences,
+      contextSize: engine.info.contextSize,
+    }));
+
+    const forget = (transferId: string) =>
+      Effect.sync(() => arrivals.delete(transferId)).pipe(Effect.andThen(FiberMap.remove(receivers, transferId)));
+
+    const onExpect = (msg: Msg) =>
+      Effect.gen(function* () {
+        const expect = yield* decodeExpect(msg.data);
+        if (arrivals.size >= config.maxPendingTransfers) {
+          return yield* Effect.fail(overloaded("too_many_pending_transfers", `${config.id} already awaits ${arrivals.size} transfers`));
+        }
+        const arrived = yield* Deferred.make<Uint8Array, TandemError>();
+        const listening = yield* Deferred.make<void>();
+        arrivals.set(expect.transferId, arrived);
+        const receive = Effect.gen(function* () {
+          const receiveAll = yield* listenForKv({
+            subjects,
+            transferId: expect.transferId,
+            window: config.creditWindow,
+            idleTimeoutMs: expect.ttlMs,
+          });
+          yield* Deferred.succeed(listening, undefined);
+          const bytes = yield* receiveAll;
+          yield* tell(subjects.broker("complete"), TransferComplete, {
+            _tag: "TransferComplete",
+            transferId: expect.transferId,
+            bytes: bytes.length,
+          });
+          return bytes;
+        }).pipe(
+          Effect.tapError((error) =>
+            tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", transferId: expect.transferId, reason: error.reason })
+              .pipe(Effect.ignore)
+          ),
+          Effect.scoped,
+          Effect.exit,
+          Effect.flatMap((exit) => Deferred.done(arrived, exit)),
+          // Nobody came to decode it: drop the bytes after the lease time rather than hold them forever.
+          Effect.andThen(Effect.sleep(expect.ttlMs)),
+          Effect.andThen(Effect.sync(() => {
+            if (arrivals.get(expect.transferId) === arrived) arrivals.delete(expect.transferId);
+          })),
+        );
+        yield* FiberMap.run(receivers, expect.transferId, receive);
+        yield* Deferred.await(listening);
+        yield* respond(msg, Ack, { _tag: "Ack" });
+        if (config.exitAfterKvExpect) {
+          log.warn({ transferId: expect.transferId }, "fault injection: exiting before the KV arrives");
+          yield* flush;
+          process.exit(137);
+        }
+      }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
+
+    const onDecode = (msg: Msg) =>
+      Effect.gen(function* () {
+        const command = yield* decodeCommand(msg.data);
+        const arrived = arrivals.get(command.transferId);
+        if (arrived === undefined) {
+          return yield* Effect.fail(unavailable("unknown_transfer", `${config.id} was not told about transfer ${command.transferId}`));
+        }
+        inFlight++;
+        const received = performance.now();
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const kv = yield* Deferred.await(arrived);
+            const sequence = yield* engine.importKv(kv).pipe(Effect.mapError(driverFaultToError));
+            const waitKvMs = performance.now() - received;
+            const started = performance.now();
+            let seq = command.startSeq;
+            const result = yield* sequence.decode(command.firstToken, command.maxNewTokens, (token, text) =>
+              Effect.sync(() =>
+                connection.publish(
+                  command.replyTo,
+                  encodeChunk(command.requestId, seq++, token, text),
+                )
+              )).pipe(Effect.mapError(driverFaultToError));
+            yield* flush;
+            yield* respond(msg, DecodeDone, {
+              _tag: "DecodeDone",
+              tokens: result.tokens,
+              finishReason: result.finishReason,
+              waitKvMs,
+              decodeMs: performance.now() - started,
+              pid: process.pid,
+            });
+          }),
+        ).pipe(Effect.ensuring(Effect.sync(() => void inFlight--).pipe(Effect.andThen(forget(command.transferId)))));
+      }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
+
+    const onCancel = (msg: Msg) =>
+      decodeCancel(msg.data).pipe(
+        Effect.flatMap((cancel) => forget(cancel.transferId)),
+        Effect.ignore,
+      );
+
+    const actor = yield* makeActor({
+      name: "tandem-decode",
+      version: "0.1.0",
+      description: "Tandem decode worker",
+      metadata: { id: config.id, cluster: subjects.cluster, model: engine.info.model, kvFormat: engine.info.kvFormat },
+    });
+    yield* actor.mailbox({ endpoint: "kv-expect", subject: subjects.worker(config.id, "kv-expect"), capacity: 256, concurrency: 8, handle: onExpect });
+    yield* actor.mailbox({
+      endpoint: "decode",
+      subject: subjects.worker(config.id, "decode"),
+      capacity: 256,
+      // More commands than sequences may wait at once: they queue for a free sequence while their KV arrives.
+      concurrency: config.maxPendingTransfers,
+      handle: onDecode,
+    });
+    yield* actor.mailbox({ endpoint: "cancel", subject: subjects.worker(config.id, "cancel"), capacity: 256, concurrency: 1, handle: onCancel });
+    log.info({ id: config.id, model: engine.info.model }, "decode worker ready");
+  });
+
+const encodeChunk = (requestId: string, seq: number, token: number, text: string) =>
+  encodeMessage(TokenChunk, { _tag: "TokenChunk", requestId, seq, tokens: [token], text });

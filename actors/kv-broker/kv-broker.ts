@@ -1,0 +1,148 @@
+// The KV broker owns every transfer: it allocates the id and a lease (kept in a NATS KV bucket so an
+// operator can see it), tells the receiver to get ready, and ends the lease when the receiver confirms,
+// either side aborts, or the TTL runs out. Every end is published on events.transfer.
+import { Clock, Effect } from "effect";
+import type { Msg } from "nats";
+import { makeActor } from "../../src/actor/actor.ts";
+import {
+  Ack,
+  BrokerStats,
+  BrokerStatsQuery,
+  decodeMessage,
+  KvExpect,
+  type LeaseRecord,
+  LeaseRecord as LeaseRecordSchema,
+  type Subjects,
+  TandemError,
+  TransferAbort,
+  TransferComplete,
+  TransferEvent,
+  TransferOpen,
+  TransferOpened,
+  type TransferState,
+  unavailable,
+} from "../../src/protocol/index.ts";
+import { Log } from "../../src/runtime/log.ts";
+import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
+import { DEFAULT_CHUNK_BYTES, chunkSizeFor } from "../../src/kv/chunking.ts";
+import { Schema } from "effect";
+
+export interface KvBrokerConfig {
+  readonly subjects: Subjects;
+  readonly chunkBytes?: number;
+  /** How long the receiver gets to acknowledge a new transfer. */
+  readonly expectTimeoutMs: number;
+  /** How often expired leases are swept. */
+  readonly sweepMs: number;
+}
+
+const decodeOpen = decodeMessage(TransferOpen);
+const decodeComplete = decodeMessage(TransferComplete);
+const decodeAbort = decodeMessage(TransferAbort);
+const decodeStats = decodeMessage(BrokerStatsQuery);
+const encodeLease = Schema.encodeSync(LeaseRecordSchema);
+
+export const runKvBroker = (config: KvBrokerConfig) =>
+  Effect.gen(function* () {
+    const { subjects } = config;
+    const { connection, maxPayload } = yield* NatsClient;
+    const log = yield* Log;
+    const chunkBytes = chunkSizeFor(maxPayload, config.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+    const leaseBucket = yield* Effect.tryPromise({
+      try: () => connection.jetstream().views.kv(subjects.leasesBucket, { history: 1 }),
+      catch: (cause) => unavailable("jetstream_unavailable", `cannot open ${subjects.leasesBucket}: ${String(cause)}`),
+    });
+    const leases = new Map<string, LeaseRecord>();
+    const counters = { opened: 0, completed: 0, aborted: 0, expired: 0, bytesMoved: 0 };
+    let nextId = 0;
+    const idPrefix = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+
+    const end = (transferId: string, state: TransferState, reason: string, bytes: number) =>
+      Effect.gen(function* () {
+        if (!leases.delete(transferId)) return false;
+        if (state === "completed") {
+          counters.completed++;
+          counters.bytesMoved += bytes;
+        } else counters[state]++;
+        yield* Effect.promise(() => leaseBucket.delete(transferId).catch(() => undefined));
+        yield* tell(subjects.events("transfer"), TransferEvent, { _tag: "TransferEvent", transferId, state, reason, bytes }).pipe(
+          Effect.ignore,
+        );
+        return true;
+      });
+
+    const onOpen = (msg: Msg) =>
+      Effect.gen(function* () {
+        const open = yield* decodeOpen(msg.data);
+        const now = yield* Clock.currentTimeMillis;
+        const transferId = `t${idPrefix}${(nextId++).toString(36)}`;
+        const lease: LeaseRecord = {
+          transferId,
+          requestId: open.requestId,
+          sender: open.sender,
+          receiver: open.receiver,
+          openedAt: now,
+          expiresAt: now + open.ttlMs,
+        };
+        leases.set(transferId, lease);
+        counters.opened++;
+        yield* Effect.promise(() => leaseBucket.put(transferId, JSON.stringify(encodeLease(lease))).catch(() => 0));
+        const ready = yield* ask(
+          subjects.worker(open.receiver, "kv-expect"),
+          KvExpect,
+          { _tag: "KvExpect", transferId, requestId: open.requestId, sender: open.sender, ttlMs: open.ttlMs },
+          Ack,
+          config.expectTimeoutMs,
+        ).pipe(Effect.exit);
+        if (ready._tag === "Failure") {
+          yield* end(transferId, "aborted", "receiver_not_ready", 0);
+          return yield* Effect.fail(unavailable("receiver_not_ready", `decode worker ${open.receiver} did not accept the transfer`));
+        }
+        yield* respond(msg, TransferOpened, { _tag: "TransferOpened", transferId, chunkBytes, leaseExpiresAt: lease.expiresAt });
+      }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
+
+    const onComplete = (msg: Msg) =>
+      decodeComplete(msg.data).pipe(
+        Effect.flatMap((done) => end(done.transferId, "completed", "received", done.bytes)),
+        Effect.andThen(respond(msg, Ack, { _tag: "Ack" })),
+        Effect.catch((error: TandemError) => respondFailure(msg, error)),
+      );
+
+    const onAbort = (msg: Msg) =>
+      decodeAbort(msg.data).pipe(
+        Effect.flatMap((abort) => end(abort.transferId, "aborted", abort.reason, 0)),
+        Effect.andThen(respond(msg, Ack, { _tag: "Ack" })),
+        Effect.catch((error: TandemError) => respondFailure(msg, error)),
+      );
+
+    const onStats = (msg: Msg) =>
+      decodeStats(msg.data).pipe(
+        Effect.andThen(respond(msg, BrokerStats, { _tag: "BrokerStats", activeLeases: [...leases.values()], ...counters })),
+        Effect.catch((error: TandemError) => respondFailure(msg, error)),
+      );
+
+    const sweep = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis;
+      for (const lease of [...leases.values()]) {
+        if (lease.expiresAt <= now) {
+          yield* end(lease.transferId, "expired", "lease_ttl", 0);
+          log.warn({ transferId: lease.transferId, receiver: lease.receiver }, "lease expired");
+        }
+      }
+    });
+    yield* Effect.forkScoped(Effect.forever(Effect.sleep(config.sweepMs).pipe(Effect.andThen(sweep))));
+
+    const actor = yield* makeActor({
+      name: "tandem-kv-broker",
+      version: "0.1.0",
+      description: "Tandem KV broker: transfers, leases",
+      metadata: { cluster: subjects.cluster },
+    });
+    const queue = "tandem-kv-broker";
+    yield* actor.mailbox({ endpoint: "open", subject: subjects.broker("open"), queue, capacity: 1024, concurrency: 64, handle: onOpen });
+    yield* actor.mailbox({ endpoint: "complete", subject: subjects.broker("complete"), queue, capacity: 1024, concurrency: 4, handle: onComplete });
+    yield* actor.mailbox({ endpoint: "abort", subject: subjects.broker("abort"), queue, capacity: 1024, concurrency: 4, handle: onAbort });
+    yield* actor.mailbox({ endpoint: "stats", subject: subjects.broker("stats"), queue, capacity: 64, concurrency: 1, handle: onStats });
+    log.info({ chunkBytes }, "kv broker ready");
+  });
+

@@ -1,0 +1,314 @@
+// The request actor: entry point on `tandem.v1.<cluster>.generate` (queue group, so any gateway answers).
+// Each request runs in its own fiber through admitted → prefilling → transferring → decoding → done|failed,
+// under a deadline. The caller gets the first token from here, the rest straight from the decode worker,
+// and exactly one final message (GenerateDone or GenerateFailed) from here.
+import { Deferred, Effect, Result } from "effect";
+import { type Msg, nuid } from "nats";
+import { makeActor } from "../../src/actor/actor.ts";
+import { pickLeastLoaded } from "../../src/policy/least-loaded.ts";
+import {
+  CancelCommand,
+  DecodeCommand,
+  DecodeDone,
+  deadlineExceeded,
+  decodeMessage,
+  decodeMessageResult,
+  encodeMessage,
+  GATEWAY_QUEUE,
+  GenerateDone,
+  GenerateFailed,
+  GenerateRequest,
+  invalidRequest,
+  PrefillCommand,
+  PrefillDone,
+  type Subjects,
+  TandemError,
+  TokenChunk,
+  TransferAbort,
+  TransferEvent,
+  TransferOpen,
+  TransferOpened,
+  unavailable,
+} from "../../src/protocol/index.ts";
+import { Log } from "../../src/runtime/log.ts";
+import { type MembershipView, watchMembership } from "../../src/transport/membership.ts";
+import { ask, NatsClient, subscribeScoped, tell } from "../../src/transport/nats-client.ts";
+import { RequestLifecycle } from "./request-lifecycle.ts";
+
+export interface GatewayConfig {
+  readonly subjects: Subjects;
+  readonly heartbeatMs: number;
+  readonly defaultMaxTokens: number;
+  readonly maxTokensLimit: number;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  /** Requests larger than this are refused before decoding (well under NATS max_payload). */
+  readonly maxRequestBytes: number;
+  readonly leaseTtlMs: number;
+  /** Requests this gateway runs at once; more get `Overloaded`. */
+  readonly maxInFlight: number;
+}
+
+export const GATEWAY_DEFAULTS = {
+  heartbeatMs: 1_000,
+  defaultMaxTokens: 64,
+  maxTokensLimit: 256,
+  defaultTimeoutMs: 30_000,
+  maxTimeoutMs: 300_000,
+  maxRequestBytes: 256 * 1024,
+  leaseTtlMs: 10_000,
+  maxInFlight: 256,
+} as const;
+
+const decodeRequest = decodeMessage(GenerateRequest);
+const decodeTransferEvent = decodeMessageResult(TransferEvent);
+
+interface TransferWatch {
+  readonly ended: Deferred.Deferred<{ readonly event: TransferEvent; readonly at: number }>;
+}
+
+export const runGateway = (config: GatewayConfig) =>
+  Effect.gen(function* () {
+    const { subjects } = config;
+    const { connection } = yield* NatsClient;
+    const log = yield* Log;
+    const membership: MembershipView = yield* watchMembership(subjects.membersBucket, config.heartbeatMs);
+    const assigned = new Map<string, number>();
+    const transfers = new Map<string, TransferWatch>();
+    let tieBreak = 0;
+
+    yield* subscribeScoped(subjects.events("transfer"), (msg) => {
+      const event = decodeTransferEvent(msg.data);
+      if (Result.isFailure(event)) return;
+      const watch = transfers.get(event.success.transferId);
+      if (watch) Deferred.doneUnsafe(watch.ended, Effect.succeed({ event: event.success, at: performance.now() }));
+    });
+
+    const publish = (inbox: string, payload: Uint8Array) => Effect.sync(() => connection.publish(inbox, payload));
+    const adjust = (id: string, delta: number) => Effect.sync(() => assigned.set(id, (assigned.get(id) ?? 0) + delta));
+
+    /** Fails with Unavailable once `workerId` drops out of live membership. */
+    const lost = (workerId: string) =>
+      Effect.gen(function* () {
+        while (true) {
+          yield* Effect.sleep(Math.max(50, config.heartbeatMs / 2));
+          const live = yield* membership.live;
+          if (!live.some((m) => m.id === workerId)) {
+            return yield* Effect.fail(unavailable("worker_lost", `worker ${workerId} left the cluster mid-request`));
+          }
+        }
+      });
+
+    const validate = (request: GenerateRequest) => {
+      if (request.prompt.trim() === "") return Effect.fail(invalidRequest("empty_prompt", "prompt must not be empty"));
+      const maxTokens = request.maxTokens ?? config.defaultMaxTokens;
+      if (maxTokens <= 0 || maxTokens > config.maxTokensLimit) {
+        return Effect.fail(
+          invalidRequest("max_tokens_out_of_range", `maxTokens must be between 1 and ${config.maxTokensLimit}, got ${maxTokens}`),
+        );
+      }
+      const timeoutMs = request.timeoutMs ?? config.defaultTimeoutMs;
+      if (timeoutMs <= 0 || timeoutMs > config.maxTimeoutMs) {
+        return Effect.fail(invalidRequest("invalid_field", `timeoutMs must be between 1 and ${config.maxTimeoutMs}, got ${timeoutMs}`));
+      }
+      return Effect.succeed({ maxTokens, timeoutMs });
+    };
+
+    const serve = (request: GenerateRequest, requestId: string, inbox: string, maxTokens: number, admittedAt: number) =>
+      Effect.gen(function* () {
+        const lifecycle = new RequestLifecycle(admittedAt);
+        const live = yield* membership.live;
+        const pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
+        if (pick._tag === "UnknownModel") {
+          return yield* Effect.fail(
+            invalidRequest("unknown_model", `model "${pick.model}" is not served here; served: ${pick.served.join(", ") || "none"}`),
+          );
+        }
+        if (pick._tag === "NoWorkers") return yield* Effect.fail(unavailable("no_workers", `no live ${pick.role} worker for ${pick.model}`));
+        if (pick._tag === "NoCompatiblePair") {
+          return yield* Effect.fail(unavailable("no_compatible_pair", `no prefill/decode pair with matching KV formats for ${pick.model}`));
+        }
+        const prefillWorker = live.find((m) => m.id === pick.prefill.id)!;
+        const decodeWorker = live.find((m) => m.id === pick.decode.id)!;
+        yield* adjust(prefillWorker.id, 1);
+        yield* adjust(decodeWorker.id, 1);
+
+        let transferId: string | undefined;
+        let decodeStarted = false;
+        const cleanup = Effect.gen(function* () {
+          if (transferId === undefined) return;
+          const id = transferId;
+          transfers.delete(id);
+          yield* tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", transferId: id, reason: "request_ended" });
+          if (decodeStarted) yield* tell(subjects.worker(decodeWorker.id, "cancel"), CancelCommand, { _tag: "CancelCommand", transferId: id });
+        }).pipe(Effect.ignore);
+
+        return yield* Effect.gen(function* () {
+          const opened = yield* ask(
+            subjects.broker("open"),
+            TransferOpen,
+            { _tag: "TransferOpen", requestId, attempt: 0, sender: prefillWorker.id, receiver: decodeWorker.id, ttlMs: config.leaseTtlMs },
+            TransferOpened,
+            Math.min(5_000, config.leaseTtlMs),
+          );
+          transferId = opened.transferId;
+          const watch: TransferWatch = { ended: yield* Deferred.make<{ readonly event: TransferEvent; readonly at: number }>() };
+          transfers.set(opened.transferId, watch);
+
+          lifecycle.enter("prefilling", performance.now());
+          const prefill = yield* ask(
+            subjects.worker(prefillWorker.id, "prefill"),
+            PrefillCommand,
+            { _tag: "PrefillCommand", requestId, attempt: 0, prompt: request.prompt, maxTokens, transferId: opened.transferId },
+            PrefillDone,
+            config.maxTimeoutMs,
+          ).pipe(Effect.raceFirst(lost(prefillWorker.id)));
+          const firstTokenAt = performance.now();
+          const firstIsEos = prefill.next === "eos";
+          if (!firstIsEos) {
+            yield* publish(
+              inbox,
+              encodeMessage(TokenChunk, { _tag: "TokenChunk", requestId, seq: 0, tokens: [prefill.firstToken], text: prefill.firstText }),
+            );
+          }
+          const firstChunks = firstIsEos ? 0 : 1;
+          const route = {
+            prefillWorker: prefillWorker.id,
+            prefillPid: prefill.pid,
+            decodeWorker: decodeWorker.id,
+            decodePid: 0,
+            transferId: opened.transferId,
+            kvBytes: prefill.kvBytes,
+          };
+
+          if (prefill.next !== "continue") {
+            lifecycle.enter("done", performance.now());
+            return {
+              finishReason: firstIsEos ? ("stop" as const) : ("length" as const),
+              chunks: firstChunks,
+              promptTokens: prefill.promptTokens,
+              completionTokens: firstChunks,
+              prefillMs: prefill.prefillMs,
+              transferMs: 0,
+              decodeMs: 0,
+              firstTokenAt,
+              route,
+              lifecycle,
+            };
+          }
+
+          lifecycle.enter("transferring", firstTokenAt);
+          decodeStarted = true;
+          const transferFailed = Deferred.await(watch.ended).pipe(
+            Effect.flatMap(({ event, at }) => {
+              if (event.state === "completed") {
+                lifecycle.enter("decoding", at);
+                return Effect.never;
+              }
+              return Effect.fail(unavailable(`kv_transfer_${event.state}`, `KV transfer ${event.transferId} ${event.state}: ${event.reason}`));
+            }),
+          );
+          const decoded = yield* ask(
+            subjects.worker(decodeWorker.id, "decode"),
+            DecodeCommand,
+            {
+              _tag: "DecodeCommand",
+              requestId,
+              attempt: 0,
+              transferId: opened.transferId,
+              firstToken: prefill.firstToken,
+              maxNewTokens: maxTokens - 1,
+              replyTo: inbox,
+              startSeq: 1,
+            },
+            DecodeDone,
+            config.maxTimeoutMs,
+          ).pipe(Effect.raceFirst(transferFailed), Effect.raceFirst(lost(decodeWorker.id)));
+          transfers.delete(opened.transferId);
+          transferId = undefined;
+          lifecycle.enter("decoding", performance.now());
+          lifecycle.enter("done", performance.now());
+          return {
+            finishReason: decoded.finishReason,
+            chunks: firstChunks + decoded.tokens,
+            promptTokens: prefill.promptTokens,
+            completionTokens: firstChunks + decoded.tokens,
+            prefillMs: prefill.prefillMs,
+            transferMs: lifecycle.span("transferring", "decoding"),
+            decodeMs: decoded.decodeMs,
+            firstTokenAt,
+            route: { ...route, decodePid: decoded.pid },
+            lifecycle,
+          };
+        }).pipe(
+          Effect.onError(() => cleanup),
+          Effect.ensuring(adjust(prefillWorker.id, -1).pipe(Effect.andThen(adjust(decodeWorker.id, -1)))),
+        );
+      });
+
+    const handle = (msg: Msg) =>
+      Effect.gen(function* () {
+        const admittedAt = performance.now();
+        const inbox = msg.reply;
+        if (!inbox) {
+          log.warn({ subject: msg.subject }, "generate request without a reply subject ignored");
+          return;
+        }
+        let requestId = nuid.next();
+        const fail = (error: TandemError) =>
+          publish(inbox, encodeMessage(GenerateFailed, { _tag: "GenerateFailed", requestId, error: error.body }));
+        yield* Effect.gen(function* () {
+          if (msg.data.length > config.maxRequestBytes) {
+            return yield* Effect.fail(
+              invalidRequest("payload_too_large", `request is ${msg.data.length} bytes; the limit is ${config.maxRequestBytes}`),
+            );
+          }
+          const request = yield* decodeRequest(msg.data);
+          if (request.requestId !== undefined && request.requestId !== "") requestId = request.requestId;
+          const { maxTokens, timeoutMs } = yield* validate(request);
+          const result = yield* serve(request, requestId, inbox, maxTokens, admittedAt).pipe(
+            Effect.timeoutOrElse({
+              duration: timeoutMs,
+              orElse: () => Effect.fail(deadlineExceeded(`request ${requestId} did not finish within ${timeoutMs} ms`)),
+            }),
+          );
+          const totalMs = performance.now() - admittedAt;
+          const ttftMs = result.firstTokenAt - admittedAt;
+          yield* publish(
+            inbox,
+            encodeMessage(GenerateDone, {
+              _tag: "GenerateDone",
+              requestId,
+              finishReason: result.finishReason,
+              chunks: result.chunks,
+              usage: { promptTokens: result.promptTokens, completionTokens: result.completionTokens },
+              timings: {
+                ttftMs,
+                prefillMs: result.prefillMs,
+                transferMs: result.transferMs,
+                decodeMs: result.decodeMs,
+                totalMs,
+                tpotMs: result.completionTokens > 1 ? (totalMs - ttftMs) / (result.completionTokens - 1) : 0,
+              },
+              route: result.route,
+            }),
+          );
+        }).pipe(Effect.catch(fail));
+      });
+
+    const actor = yield* makeActor({
+      name: "tandem-gateway",
+      version: "0.1.0",
+      description: "Tandem request actor: entry for generate calls",
+      metadata: { cluster: subjects.cluster },
+    });
+    yield* actor.mailbox({
+      endpoint: "generate",
+      subject: subjects.generate,
+      queue: GATEWAY_QUEUE,
+      capacity: config.maxInFlight * 4,
+      concurrency: config.maxInFlight,
+      handle,
+    });
+    log.info({ subject: subjects.generate }, "gateway ready");
+  });

@@ -1,0 +1,162 @@
+// The `tandem` command line: run a local cluster, call it, demo it, or run one actor process.
+import { parseArgs } from "node:util";
+import { connect } from "nats";
+import { generate } from "../client/client.ts";
+import { startLocalCluster } from "../cluster/local-cluster.ts";
+import { subjectsFor } from "../protocol/index.ts";
+import { readSettings, SETTINGS_HELP } from "../runtime/settings.ts";
+import { runDemo } from "./demo.ts";
+import { type Role, runRole } from "./roles.ts";
+
+const HELP = `tandem — disaggregated LLM serving over NATS
+
+Usage:
+  tandem up [--prefill N] [--decode N] [--model PATH]
+      Start a local cluster (nats-server unless NATS_URL is set, gateway, KV broker,
+      N prefill and N decode workers, each its own OS process). Ctrl-C stops it all.
+  tandem generate "<prompt>" [--max-tokens N] [--model ID] [--timeout-ms MS]
+      Stream a completion from a running cluster (NATS_URL, default nats://127.0.0.1:4222).
+  tandem demo [--json] [--requests N] [--max-tokens N]
+      Start a cluster, send concurrent requests, check each against a monolithic run,
+      stop the cluster. The last line is a JSON summary; exit code 0 only if it is ok.
+  tandem gateway|broker|prefill|decode [--id ID] [--model PATH]
+      Run one actor process (what \`up\` and compose.yaml start).
+
+Environment:${SETTINGS_HELP}
+`;
+
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: {
+    help: { type: "boolean", short: "h" },
+    json: { type: "boolean" },
+    prefill: { type: "string" },
+    decode: { type: "string" },
+    model: { type: "string" },
+    id: { type: "string" },
+    "max-tokens": { type: "string" },
+    "timeout-ms": { type: "string" },
+    requests: { type: "string" },
+  },
+});
+
+const positiveInt = (name: string, raw: string | undefined, fallback: number) => {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) fail(`--${name} must be a positive integer, got "${raw}"`);
+  return n;
+};
+
+function fail(message: string): never {
+  process.stderr.write(`tandem: ${message}\n`);
+  process.exit(2);
+}
+
+const up = async () => {
+  const prefill = positiveInt("prefill", values.prefill, 2);
+  const decode = positiveInt("decode", values.decode, 2);
+  const settings = readSettings();
+  process.stderr.write(`starting ${prefill} prefill and ${decode} decode workers...\n`);
+  const cluster = await startLocalCluster({
+    prefill,
+    decode,
+    cluster: settings.cluster,
+    natsUrl: settings.natsUrl,
+    modelPath: values.model,
+    onOutput: (role, line) => process.stderr.write(`[${role}] ${line}\n`),
+  });
+  const pids = cluster.processes.map((p) => `  ${p.id.padEnd(12)} pid ${p.child.pid}`).join("\n");
+  process.stdout.write(
+    `Tandem cluster "${cluster.cluster}" is up on ${cluster.natsUrl}\n${pids}\n\n` +
+      `Call it:\n  NATS_URL=${cluster.natsUrl} npx tsx src/cli/main.ts generate "Once upon a time"\n` +
+      `  or any NATS client: request on ${subjectsFor(cluster.cluster).generate} (msgpack, see docs/protocol.md)\n` +
+      `Ctrl-C stops everything.\n`,
+  );
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write("stopping cluster...\n");
+    await cluster.stop();
+    process.stderr.write("stopped.\n");
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  for (const p of cluster.processes) {
+    p.child.once("exit", (code, signal) => {
+      if (!stopping) process.stderr.write(`[${p.id}] exited (${signal ?? code})\n`);
+    });
+  }
+};
+
+const generateCommand = async () => {
+  const prompt = positionals.slice(1).join(" ");
+  if (!prompt) fail('generate needs a prompt: tandem generate "Once upon a time"');
+  const settings = readSettings();
+  const servers = settings.natsUrl ?? "nats://127.0.0.1:4222";
+  const nc = await connect({ servers, name: "tandem-cli" }).catch((e) => fail(`cannot reach NATS at ${servers}: ${e}`));
+  const outcome = await generate(
+    nc,
+    subjectsFor(settings.cluster),
+    {
+      prompt,
+      maxTokens: positiveInt("max-tokens", values["max-tokens"], 64),
+      ...(values.model ? { model: values.model } : {}),
+      ...(values["timeout-ms"] ? { timeoutMs: positiveInt("timeout-ms", values["timeout-ms"], 30_000) } : {}),
+    },
+    { onChunk: (chunk) => process.stdout.write(chunk.text) },
+  );
+  await nc.close();
+  process.stdout.write("\n");
+  if (outcome.final._tag === "GenerateFailed") {
+    fail(`${outcome.final.error.code} (${outcome.final.error.reason}): ${outcome.final.error.message}`);
+  }
+  const { usage, timings, route } = outcome.final;
+  process.stderr.write(
+    `[${usage.promptTokens} prompt + ${usage.completionTokens} completion tokens; ttft ${timings.ttftMs.toFixed(1)} ms; ` +
+      `prefill ${route.prefillWorker} (pid ${route.prefillPid}) → decode ${route.decodeWorker} (pid ${route.decodePid}), ` +
+      `${route.kvBytes} KV bytes]\n`,
+  );
+};
+
+const demo = async () => {
+  const json = values.json === true;
+  const result = await runDemo({
+    requests: positiveInt("requests", values.requests, 16),
+    maxTokens: positiveInt("max-tokens", values["max-tokens"], 48),
+    prefill: positiveInt("prefill", values.prefill, 2),
+    decode: positiveInt("decode", values.decode, 2),
+    modelFlag: values.model,
+    progress: (line) => process.stderr.write(`demo: ${line}\n`),
+  });
+  if (!json) process.stdout.write(`sample answer: ${result.sample}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(result.ok ? 0 : 1);
+};
+
+const main = async () => {
+  const command = positionals[0];
+  if (values.help || command === undefined || command === "help") {
+    process.stdout.write(HELP);
+    return;
+  }
+  switch (command) {
+    case "up":
+      return up();
+    case "generate":
+      return generateCommand();
+    case "demo":
+      return demo();
+    case "gateway":
+    case "broker":
+    case "prefill":
+    case "decode":
+      return runRole(command as Role, values.id ?? `${command}-${process.pid}`, values.model);
+    default:
+      fail(`unknown command "${command}"; see tandem --help`);
+  }
+};
+
+main().catch((error) => fail(error instanceof Error ? error.message : String(error)));

@@ -1,0 +1,89 @@
+// Process entry points for each actor kind. `tandem up` starts one OS process per role; compose.yaml runs
+// the same commands in containers.
+import { Effect, Layer } from "effect";
+import { runDecodeWorker } from "../../actors/decode/decode-worker.ts";
+import { GATEWAY_DEFAULTS, runGateway } from "../../actors/request/gateway.ts";
+import { runKvBroker } from "../../actors/kv-broker/kv-broker.ts";
+import { runPrefillWorker } from "../../actors/prefill/prefill-worker.ts";
+import { makeLlamaCppEngine } from "../engine/llama-cpp.ts";
+import { resolveModelPath } from "../engine/model-resolution.ts";
+import { subjectsFor } from "../protocol/index.ts";
+import { Log } from "../runtime/log.ts";
+import { runMain } from "../runtime/run-main.ts";
+import { readSettings } from "../runtime/settings.ts";
+import { NatsClient } from "../transport/nats-client.ts";
+
+export type Role = "gateway" | "broker" | "prefill" | "decode";
+
+/** Exits when the process that started us is gone, so a killed `tandem up` leaves nothing behind. */
+const exitWithParent = () => {
+  const parent = Number(process.env.TANDEM_PARENT_PID);
+  if (!parent) return;
+  setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      process.exit(0);
+    }
+  }, 1_000).unref();
+};
+
+export const runRole = (role: Role, id: string, modelFlag: string | undefined): void => {
+  const settings = readSettings();
+  if (!settings.natsUrl) throw new Error(`tandem ${role} needs NATS_URL`);
+  const subjects = subjectsFor(settings.cluster);
+  exitWithParent();
+  const layers = Layer.mergeAll(
+    NatsClient.layer({ servers: settings.natsUrl, name: `tandem-${role}-${id}` }),
+    Log.layer({ role, id, cluster: settings.cluster }),
+  );
+  const engine = Effect.suspend(() =>
+    makeLlamaCppEngine({
+      modelPath: resolveModelPath(modelFlag),
+      contextSize: settings.contextSize,
+      sequences: settings.sequences,
+      threads: settings.threads,
+    })
+  );
+  const actor = (() => {
+    switch (role) {
+      case "gateway":
+        return runGateway({
+          ...GATEWAY_DEFAULTS,
+          subjects,
+          heartbeatMs: settings.heartbeatMs,
+          maxTokensLimit: settings.maxTokensLimit,
+          defaultTimeoutMs: settings.defaultTimeoutMs,
+          leaseTtlMs: settings.leaseTtlMs,
+        });
+      case "broker":
+        return runKvBroker({ subjects, chunkBytes: settings.kvChunkBytes, expectTimeoutMs: 2_000, sweepMs: 100 });
+      case "prefill":
+        return engine.pipe(
+          Effect.flatMap((e) =>
+            runPrefillWorker(
+              { id, subjects, heartbeatMs: settings.heartbeatMs, chunkBytes: settings.kvChunkBytes, stallTimeoutMs: settings.stallTimeoutMs },
+              e,
+            )
+          ),
+        );
+      case "decode":
+        return engine.pipe(
+          Effect.flatMap((e) =>
+            runDecodeWorker(
+              {
+                id,
+                subjects,
+                heartbeatMs: settings.heartbeatMs,
+                creditWindow: 8,
+                maxPendingTransfers: 64,
+                exitAfterKvExpect: process.env.TANDEM_FAULT === "decode-exit-after-kv-expect",
+              },
+              e,
+            )
+          ),
+        );
+    }
+  })();
+  runMain(Effect.scoped(actor.pipe(Effect.andThen(Effect.never))).pipe(Effect.provide(layers)));
+};

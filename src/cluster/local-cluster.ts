@@ -1,0 +1,135 @@
+// A local cluster as real OS processes: a private nats-server (unless NATS_URL is given), the gateway, the
+// KV broker, and pools of prefill and decode workers. Waits until every worker is in live membership and
+// the gateway and broker answer `$SRV.PING`; `stop()` terminates everything it started.
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { connect, type NatsConnection } from "nats";
+import { decodeMessageResult, MemberRecord, subjectsFor } from "../protocol/index.ts";
+import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
+import { Result } from "effect";
+import type { Role } from "../cli/roles.ts";
+
+export interface LocalClusterOptions {
+  readonly prefill: number;
+  readonly decode: number;
+  readonly cluster?: string;
+  readonly natsUrl?: string;
+  readonly modelPath?: string;
+  /** Extra environment for every process, e.g. TANDEM_KV_CHUNK_BYTES. */
+  readonly env?: Record<string, string>;
+  /** Extra environment for decode workers only (fault injection in tests). */
+  readonly decodeEnv?: Record<string, string>;
+  /** Where child process output goes; default: discarded unless TANDEM_LOG_LEVEL is set. */
+  readonly onOutput?: (role: string, line: string) => void;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface ClusterProcess {
+  readonly role: Role;
+  readonly id: string;
+  readonly child: ChildProcess;
+}
+
+export interface LocalCluster {
+  readonly natsUrl: string;
+  readonly cluster: string;
+  readonly processes: ReadonlyArray<ClusterProcess>;
+  readonly nats: NatsServerHandle | undefined;
+  readonly stop: () => Promise<void>;
+}
+
+const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+
+/** The command line that re-runs this program's CLI under the same runtime (Node + tsx, or Deno). */
+export const selfCommand = (args: ReadonlyArray<string>): [string, string[]] => {
+  const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
+  if (deno) return [deno.execPath(), ["run", "-A", MAIN, ...args]];
+  return [process.execPath, [...process.execArgv, MAIN, ...args]];
+};
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+
+export const stopProcess = async (child: ChildProcess, graceMs = 5_000) => {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited(child);
+  clearTimeout(timer);
+};
+
+const waitUntilReady = async (nc: NatsConnection, cluster: string, prefill: number, decode: number, timeoutMs: number) => {
+  const subjects = subjectsFor(cluster);
+  const decodeRecord = decodeMessageResult(MemberRecord);
+  const deadline = Date.now() + timeoutMs;
+  const kv = await nc.jetstream().views.kv(subjects.membersBucket, { history: 1 });
+  while (Date.now() < deadline) {
+    const roles = { prefill: 0, decode: 0 };
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (!entry || entry.operation !== "PUT") continue;
+      const record = decodeRecord(entry.value);
+      if (Result.isSuccess(record)) roles[record.success.role]++;
+    }
+    const services = await nc.services.client().ping().then(async (it) => {
+      const names: string[] = [];
+      for await (const s of it) names.push(s.name);
+      return names;
+    }).catch(() => [] as string[]);
+    if (roles.prefill >= prefill && roles.decode >= decode && services.includes("tandem-gateway") && services.includes("tandem-kv-broker")) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`cluster not ready within ${timeoutMs} ms (want ${prefill} prefill and ${decode} decode workers, gateway, broker)`);
+};
+
+export const startLocalCluster = async (options: LocalClusterOptions): Promise<LocalCluster> => {
+  const cluster = options.cluster ?? "local";
+  const nats = options.natsUrl ? undefined : await startNatsServer();
+  const natsUrl = options.natsUrl ?? nats!.url;
+  const processes: ClusterProcess[] = [];
+  const start = (role: Role, id: string, extraEnv: Record<string, string> = {}) => {
+    const [cmd, args] = selfCommand([role, "--id", id, ...(options.modelPath ? ["--model", options.modelPath] : [])]);
+    const child = spawn(cmd, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        ...options.env,
+        ...extraEnv,
+        NATS_URL: natsUrl,
+        TANDEM_CLUSTER: cluster,
+        TANDEM_PARENT_PID: String(process.pid),
+      },
+    });
+    const forward = (data: unknown) => {
+      for (const line of String(data).split("\n")) if (line.trim()) options.onOutput?.(`${role}:${id}`, line);
+    };
+    child.stdout?.on("data", forward);
+    child.stderr?.on("data", forward);
+    processes.push({ role, id, child });
+  };
+  const stop = async () => {
+    await Promise.all(processes.map((p) => stopProcess(p.child)));
+    await nats?.stop();
+  };
+  try {
+    start("broker", "broker-0");
+    start("gateway", "gateway-0");
+    for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`);
+    for (let i = 0; i < options.decode; i++) start("decode", `decode-${i}`, options.decodeEnv);
+    const nc = await connect({ servers: natsUrl, name: "tandem-launcher" });
+    try {
+      await waitUntilReady(nc, cluster, options.prefill, options.decode, options.readyTimeoutMs ?? 60_000);
+    } finally {
+      await nc.close();
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { natsUrl, cluster, processes, nats, stop };
+};

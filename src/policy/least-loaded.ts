@@ -1,0 +1,53 @@
+// Routing policy: a pure function from the live cluster view to a (prefill, decode) pair. It never touches
+// NATS or clocks, so the simulator and the live gateway call the same code.
+
+export interface WorkerView {
+  readonly id: string;
+  readonly role: "prefill" | "decode";
+  readonly model: string;
+  readonly kvFormat: string;
+  /** Requests the worker reported in flight at its last heartbeat. */
+  readonly inFlight: number;
+  readonly capacity: number;
+}
+
+export type PickFailure =
+  | { readonly _tag: "UnknownModel"; readonly model: string; readonly served: ReadonlyArray<string> }
+  | { readonly _tag: "NoWorkers"; readonly role: "prefill" | "decode"; readonly model: string }
+  | { readonly _tag: "NoCompatiblePair"; readonly model: string };
+
+export type PickResult =
+  | { readonly _tag: "Picked"; readonly prefill: WorkerView; readonly decode: WorkerView }
+  | PickFailure;
+
+/**
+ * Picks the least-loaded prefill and decode workers serving `model` (any model when undefined) whose KV
+ * formats match. Load is the larger of what the worker reported and what this caller has assigned to it
+ * since (`assigned`), over its capacity. `tieBreak` rotates among equally loaded workers.
+ */
+export const pickLeastLoaded = (
+  workers: ReadonlyArray<WorkerView>,
+  assigned: ReadonlyMap<string, number>,
+  model: string | undefined,
+  tieBreak: number,
+): PickResult => {
+  const served = [...new Set(workers.map((w) => w.model))].sort();
+  const wanted = model ?? served[0];
+  if (wanted === undefined) return { _tag: "NoWorkers", role: "prefill", model: model ?? "(any)" };
+  if (!served.includes(wanted)) return { _tag: "UnknownModel", model: wanted, served };
+  const load = (w: WorkerView) => Math.max(w.inFlight, assigned.get(w.id) ?? 0) / Math.max(1, w.capacity);
+  const ranked = (role: "prefill" | "decode") => {
+    const pool = workers.filter((w) => w.role === role && w.model === wanted).sort((a, b) => a.id.localeCompare(b.id));
+    const rotated = pool.map((_, i) => pool[(i + tieBreak) % pool.length]!);
+    return rotated.sort((a, b) => load(a) - load(b));
+  };
+  const prefills = ranked("prefill");
+  const decodes = ranked("decode");
+  if (prefills.length === 0) return { _tag: "NoWorkers", role: "prefill", model: wanted };
+  if (decodes.length === 0) return { _tag: "NoWorkers", role: "decode", model: wanted };
+  for (const prefill of prefills) {
+    const decode = decodes.find((d) => d.kvFormat === prefill.kvFormat);
+    if (decode) return { _tag: "Picked", prefill, decode };
+  }
+  return { _tag: "NoCompatiblePair", model: wanted };
+};

@@ -1,0 +1,276 @@
+// Every message Tandem puts on the wire, as versioned Effect Schemas. Each message carries `_tag` and `v`;
+// decoders accept every version in SUPPORTED_VERSIONS, encoders write CURRENT_VERSION. Fields are only
+// ever added, as optional.
+import { Schema } from "effect";
+import { ErrorBody } from "./errors.ts";
+
+export const CURRENT_VERSION = 1;
+export const SUPPORTED_VERSIONS: ReadonlyArray<number> = [1];
+
+const V = Schema.Literal(1);
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
+const TokenId = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
+
+// ---- client-facing: the generate call -------------------------------------------------------------
+
+export const GenerateRequest = Schema.TaggedStruct("GenerateRequest", {
+  v: V,
+  prompt: Schema.String,
+  maxTokens: Schema.optionalKey(Schema.Int),
+  model: Schema.optionalKey(Schema.String),
+  timeoutMs: Schema.optionalKey(Schema.Int),
+  requestId: Schema.optionalKey(Schema.String),
+});
+export type GenerateRequest = typeof GenerateRequest.Type;
+
+export const TokenChunk = Schema.TaggedStruct("TokenChunk", {
+  v: V,
+  requestId: Schema.String,
+  seq: Count,
+  tokens: Schema.Array(TokenId),
+  text: Schema.String,
+});
+export type TokenChunk = typeof TokenChunk.Type;
+
+export const FinishReason = Schema.Literals(["stop", "length"]);
+export type FinishReason = typeof FinishReason.Type;
+
+export const Usage = Schema.Struct({ promptTokens: Count, completionTokens: Count });
+
+export const Timings = Schema.Struct({
+  ttftMs: Schema.Number,
+  prefillMs: Schema.Number,
+  transferMs: Schema.Number,
+  decodeMs: Schema.Number,
+  totalMs: Schema.Number,
+  tpotMs: Schema.Number,
+});
+export type Timings = typeof Timings.Type;
+
+export const Route = Schema.Struct({
+  prefillWorker: Schema.String,
+  prefillPid: Count,
+  decodeWorker: Schema.String,
+  decodePid: Count,
+  transferId: Schema.String,
+  kvBytes: Count,
+});
+export type Route = typeof Route.Type;
+
+export const GenerateDone = Schema.TaggedStruct("GenerateDone", {
+  v: V,
+  requestId: Schema.String,
+  finishReason: FinishReason,
+  chunks: Count,
+  usage: Usage,
+  timings: Timings,
+  route: Route,
+});
+export type GenerateDone = typeof GenerateDone.Type;
+
+export const GenerateFailed = Schema.TaggedStruct("GenerateFailed", {
+  v: V,
+  requestId: Schema.String,
+  error: ErrorBody,
+});
+export type GenerateFailed = typeof GenerateFailed.Type;
+
+export const GenerateReply = Schema.Union([TokenChunk, GenerateDone, GenerateFailed]);
+export type GenerateReply = typeof GenerateReply.Type;
+
+// ---- replies to internal asks ------------------------------------------------------------------------
+
+/** The error reply to any internal ask. */
+export const Failure = Schema.TaggedStruct("Failure", { v: V, error: ErrorBody });
+export type Failure = typeof Failure.Type;
+
+export const Ack = Schema.TaggedStruct("Ack", { v: V });
+
+// ---- prefill worker ---------------------------------------------------------------------------------
+
+export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
+  v: V,
+  requestId: Schema.String,
+  attempt: Count,
+  prompt: Schema.String,
+  maxTokens: Count,
+  transferId: Schema.String,
+});
+export type PrefillCommand = typeof PrefillCommand.Type;
+
+export const PrefillDone = Schema.TaggedStruct("PrefillDone", {
+  v: V,
+  firstToken: TokenId,
+  firstText: Schema.String,
+  promptTokens: Count,
+  /**
+   * `eos`: the first token is end-of-sequence (not part of the answer); `length`: max_tokens is reached with
+   * the first token. In both cases no KV is sent and no decode follows. `continue`: decode follows.
+   */
+  next: Schema.Literals(["eos", "length", "continue"]),
+  kvBytes: Count,
+  prefillMs: Schema.Number,
+  pid: Count,
+});
+export type PrefillDone = typeof PrefillDone.Type;
+
+// ---- decode worker ----------------------------------------------------------------------------------
+
+export const DecodeCommand = Schema.TaggedStruct("DecodeCommand", {
+  v: V,
+  requestId: Schema.String,
+  attempt: Count,
+  transferId: Schema.String,
+  /** The token prefill produced; decode feeds it first. */
+  firstToken: TokenId,
+  /** How many more tokens decode may produce. */
+  maxNewTokens: Count,
+  /** The client's inbox; decode publishes TokenChunks there directly. */
+  replyTo: Schema.String,
+  /** Sequence number of the first chunk decode publishes. */
+  startSeq: Count,
+});
+export type DecodeCommand = typeof DecodeCommand.Type;
+
+export const DecodeDone = Schema.TaggedStruct("DecodeDone", {
+  v: V,
+  tokens: Count,
+  finishReason: FinishReason,
+  /** Time from the command's arrival until the KV cache was imported. */
+  waitKvMs: Schema.Number,
+  decodeMs: Schema.Number,
+  pid: Count,
+});
+export type DecodeDone = typeof DecodeDone.Type;
+
+export const CancelCommand = Schema.TaggedStruct("CancelCommand", { v: V, transferId: Schema.String });
+
+// ---- KV broker and the transfer data plane ----------------------------------------------------------
+
+export const TransferOpen = Schema.TaggedStruct("TransferOpen", {
+  v: V,
+  requestId: Schema.String,
+  attempt: Count,
+  sender: Schema.String,
+  receiver: Schema.String,
+  ttlMs: Count,
+});
+export type TransferOpen = typeof TransferOpen.Type;
+
+export const TransferOpened = Schema.TaggedStruct("TransferOpened", {
+  v: V,
+  transferId: Schema.String,
+  chunkBytes: Count,
+  leaseExpiresAt: Schema.Number,
+});
+export type TransferOpened = typeof TransferOpened.Type;
+
+/** Broker → receiver: get ready for a transfer (subscribe to its data subject). */
+export const KvExpect = Schema.TaggedStruct("KvExpect", {
+  v: V,
+  transferId: Schema.String,
+  requestId: Schema.String,
+  sender: Schema.String,
+  ttlMs: Count,
+});
+export type KvExpect = typeof KvExpect.Type;
+
+/** Sender → receiver, first message on the data subject: what is coming. */
+export const KvOffer = Schema.TaggedStruct("KvOffer", {
+  v: V,
+  transferId: Schema.String,
+  totalBytes: Count,
+  chunks: Count,
+  chunkBytes: Count,
+  /** CRC-32 of the whole payload. */
+  checksum: Count,
+  format: Schema.String,
+});
+export type KvOffer = typeof KvOffer.Type;
+
+export const KvChunk = Schema.TaggedStruct("KvChunk", {
+  v: V,
+  transferId: Schema.String,
+  index: Count,
+  bytes: Schema.Uint8Array,
+  /** CRC-32 of `bytes`. */
+  checksum: Count,
+});
+export type KvChunk = typeof KvChunk.Type;
+
+/** Receiver → sender: permission to send `grant` more chunks. */
+export const KvCredit = Schema.TaggedStruct("KvCredit", { v: V, transferId: Schema.String, grant: Count });
+export type KvCredit = typeof KvCredit.Type;
+
+export const KvDataMessage = Schema.Union([KvOffer, KvChunk]);
+
+export const TransferComplete = Schema.TaggedStruct("TransferComplete", {
+  v: V,
+  transferId: Schema.String,
+  bytes: Count,
+});
+export const TransferAbort = Schema.TaggedStruct("TransferAbort", {
+  v: V,
+  transferId: Schema.String,
+  reason: Schema.String,
+});
+export type TransferAbort = typeof TransferAbort.Type;
+
+export const TransferState = Schema.Literals(["completed", "aborted", "expired"]);
+export type TransferState = typeof TransferState.Type;
+
+/** Published by the broker on events.transfer whenever a transfer ends, whichever way. */
+export const TransferEvent = Schema.TaggedStruct("TransferEvent", {
+  v: V,
+  transferId: Schema.String,
+  state: TransferState,
+  reason: Schema.String,
+  bytes: Count,
+});
+export type TransferEvent = typeof TransferEvent.Type;
+
+export const BrokerStatsQuery = Schema.TaggedStruct("BrokerStatsQuery", { v: V });
+
+export const LeaseRecord = Schema.Struct({
+  transferId: Schema.String,
+  requestId: Schema.String,
+  sender: Schema.String,
+  receiver: Schema.String,
+  openedAt: Schema.Number,
+  expiresAt: Schema.Number,
+});
+export type LeaseRecord = typeof LeaseRecord.Type;
+
+export const BrokerStats = Schema.TaggedStruct("BrokerStats", {
+  v: V,
+  activeLeases: Schema.Array(LeaseRecord),
+  opened: Count,
+  completed: Count,
+  aborted: Count,
+  expired: Count,
+  bytesMoved: Count,
+});
+export type BrokerStats = typeof BrokerStats.Type;
+
+// ---- membership -------------------------------------------------------------------------------------
+
+export const WorkerRole = Schema.Literals(["prefill", "decode"]);
+export type WorkerRole = typeof WorkerRole.Type;
+
+export const MemberRecord = Schema.TaggedStruct("MemberRecord", {
+  v: V,
+  id: Schema.String,
+  role: WorkerRole,
+  model: Schema.String,
+  pid: Count,
+  vendor: Schema.String,
+  device: Schema.String,
+  emulated: Schema.Boolean,
+  kvFormat: Schema.String,
+  inFlight: Count,
+  capacity: Count,
+  contextSize: Count,
+  heartbeatAt: Schema.Number,
+  heartbeatMs: Count,
+});
+export type MemberRecord = typeof MemberRecord.Type;

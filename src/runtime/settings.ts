@@ -1,0 +1,54 @@
+// Every tunable in one place, read from the environment (so `tandem up` can hand the same settings to the
+// processes it starts, and compose.yaml can set them per service).
+
+const int = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+};
+
+export interface Settings {
+  readonly natsUrl: string | undefined;
+  readonly cluster: string;
+  readonly heartbeatMs: number;
+  readonly kvChunkBytes: number;
+  readonly sequences: number;
+  readonly contextSize: number;
+  readonly threads: number;
+  readonly leaseTtlMs: number;
+  readonly stallTimeoutMs: number;
+  readonly maxTokensLimit: number;
+  readonly defaultTimeoutMs: number;
+}
+
+export const readSettings = (): Settings => ({
+  natsUrl: process.env.NATS_URL || undefined,
+  cluster: process.env.TANDEM_CLUSTER || "local",
+  heartbeatMs: int("TANDEM_HEARTBEAT_MS", 1_000),
+  kvChunkBytes: int("TANDEM_KV_CHUNK_BYTES", 256 * 1024),
+  sequences: int("TANDEM_SEQUENCES", 8),
+  contextSize: int("TANDEM_CONTEXT_SIZE", 512),
+  threads: int("TANDEM_THREADS", 1),
+  leaseTtlMs: int("TANDEM_LEASE_TTL_MS", 10_000),
+  stallTimeoutMs: int("TANDEM_KV_STALL_MS", 2_000),
+  maxTokensLimit: int("TANDEM_MAX_TOKENS_LIMIT", 256),
+  defaultTimeoutMs: int("TANDEM_TIMEOUT_MS", 30_000),
+});
+
+/** The environment variables above, for documentation and `--help`. */
+export const SETTINGS_HELP = `
+  NATS_URL                 NATS server to use (default: start a private one)
+  TANDEM_CLUSTER           cluster name in subjects (default local)
+  TANDEM_MODEL             GGUF model path (default ./models/, then ../shared/models/)
+  TANDEM_HEARTBEAT_MS      membership heartbeat (default 1000)
+  TANDEM_KV_CHUNK_BYTES    KV chunk size, capped under max_payload (default 262144)
+  TANDEM_SEQUENCES         sequences per engine context (default 8)
+  TANDEM_CONTEXT_SIZE      tokens per sequence (default 512)
+  TANDEM_THREADS           CPU threads per engine (default 1)
+  TANDEM_LEASE_TTL_MS      KV transfer lease TTL (default 10000)
+  TANDEM_KV_STALL_MS       sender gives up without credit after (default 2000)
+  TANDEM_MAX_TOKENS_LIMIT  largest max_tokens accepted (default 256)
+  TANDEM_TIMEOUT_MS        default request deadline (default 30000)
+  TANDEM_LOG_LEVEL         pino level (default info)`;

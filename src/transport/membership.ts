@@ -1,0 +1,75 @@
+// Membership: each worker keeps one record in a NATS KV bucket, re-put every heartbeat; the bucket's TTL
+// removes records of workers that died without saying goodbye. Readers keep a live view from a watch and
+// drop records whose last heartbeat is older than two intervals, so a dead worker leaves routing fast.
+import { Clock, Effect, Result, Scope } from "effect";
+import type { KV } from "nats";
+import { decodeMessageResult, encodeMessage, MemberRecord, type TandemError, unavailable } from "../protocol/index.ts";
+import { NatsClient } from "./nats-client.ts";
+
+/** A record older than this many heartbeat intervals is treated as dead. */
+export const MISSED_HEARTBEATS_ALLOWED = 2;
+
+const openBucket = (bucket: string, heartbeatMs: number) =>
+  Effect.gen(function* () {
+    const { connection } = yield* NatsClient;
+    return yield* Effect.tryPromise({
+      try: () => connection.jetstream().views.kv(bucket, { history: 1, ttl: heartbeatMs * 5 }),
+      catch: (cause) =>
+        unavailable("jetstream_unavailable", `cannot open KV bucket ${bucket} (is JetStream enabled?): ${String(cause)}`),
+    });
+  });
+
+export type MemberDraft = Omit<MemberRecord, "_tag" | "v" | "heartbeatAt" | "heartbeatMs">;
+
+/** Registers a worker and heartbeats until the scope closes; then deletes the record. */
+export const registerMember = (bucket: string, heartbeatMs: number, current: () => MemberDraft) =>
+  Effect.gen(function* () {
+    const kv = yield* openBucket(bucket, heartbeatMs);
+    const beat = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis;
+      const draft = current();
+      const record = encodeMessage(MemberRecord, { ...draft, _tag: "MemberRecord", heartbeatAt: now, heartbeatMs });
+      yield* Effect.promise(() => kv.put(draft.id, record).catch(() => 0));
+    });
+    yield* beat;
+    yield* Effect.forkScoped(Effect.forever(Effect.sleep(heartbeatMs).pipe(Effect.andThen(beat))));
+    yield* Effect.addFinalizer(() => Effect.promise(() => kv.delete(current().id).catch(() => undefined)));
+  });
+
+export interface MembershipView {
+  /** Live members right now (heartbeat within MISSED_HEARTBEATS_ALLOWED intervals). */
+  readonly live: Effect.Effect<ReadonlyArray<MemberRecord>>;
+}
+
+const decodeRecord = decodeMessageResult(MemberRecord);
+
+/** Watches the membership bucket for as long as the scope lives. */
+export const watchMembership = (
+  bucket: string,
+  heartbeatMs: number,
+): Effect.Effect<MembershipView, TandemError, NatsClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const kv: KV = yield* openBucket(bucket, heartbeatMs);
+    const members = new Map<string, MemberRecord>();
+    const iterator = yield* Effect.acquireRelease(
+      Effect.promise(() => kv.watch()),
+      (it) => Effect.sync(() => it.stop()),
+    );
+    const follow = Effect.promise(async () => {
+      for await (const entry of iterator) {
+        if (entry.operation !== "PUT") {
+          members.delete(entry.key);
+          continue;
+        }
+        const decoded = decodeRecord(entry.value);
+        if (Result.isSuccess(decoded)) members.set(entry.key, decoded.success);
+      }
+    });
+    yield* Effect.forkScoped(follow);
+    const live = Clock.currentTimeMillis.pipe(
+      Effect.map((now) =>
+        [...members.values()].filter((m) => now - m.heartbeatAt <= m.heartbeatMs * MISSED_HEARTBEATS_ALLOWED)
+      ),
+    );
+    return { live };
+  });
