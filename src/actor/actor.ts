@@ -3,7 +3,7 @@
 // mailbox answers `Overloaded` at once instead of queueing without bound.
 import { Cause, Effect, Queue, Scope } from "effect";
 import type { Msg, Service } from "nats";
-import { overloaded } from "../protocol/index.ts";
+import { internal, overloaded } from "../protocol/index.ts";
 import { NatsClient, replyFailure } from "../transport/nats-client.ts";
 import { Log } from "../runtime/log.ts";
 
@@ -69,7 +69,10 @@ export const makeActor = (options: ActorOptions): Effect.Effect<Actor, never, Na
                 Effect.catchCause((cause) =>
                   Cause.hasInterruptsOnly(cause)
                     ? Effect.failCause(cause)
-                    : Effect.sync(() => log.error({ endpoint: mb.endpoint, cause: Cause.pretty(cause) }, "handler defect"))
+                    : Effect.sync(() => {
+                      log.error({ endpoint: mb.endpoint, cause: Cause.pretty(cause) }, "handler defect");
+                      replyFailure(msg, internal("handler_defect", `${options.name} ${mb.endpoint} failed unexpectedly`));
+                    })
                 ),
               )
             ),

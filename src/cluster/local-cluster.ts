@@ -3,10 +3,8 @@
 // the gateway and broker answer `$SRV.PING`; `stop()` terminates everything it started.
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { connect, type NatsConnection } from "nats";
-import { decodeMessageResult, MemberRecord, subjectsFor } from "../protocol/index.ts";
+import { connect, type NatsConnection, RequestStrategy } from "nats";
 import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
-import { Result } from "effect";
 import type { Role } from "../cli/roles.ts";
 
 export interface LocalClusterOptions {
@@ -39,12 +37,13 @@ export interface LocalCluster {
 }
 
 const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 
-/** The command line that re-runs this program's CLI under the same runtime (Node + tsx, or Deno). */
+/** The command line that runs this program's CLI under the same runtime: Deno, or Node with tsx's loader. */
 export const selfCommand = (args: ReadonlyArray<string>): [string, string[]] => {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   if (deno) return [deno.execPath(), ["run", "-A", MAIN, ...args]];
-  return [process.execPath, [...process.execArgv, MAIN, ...args]];
+  return [process.execPath, ["--import", TSX_LOADER, MAIN, ...args]];
 };
 
 const exited = (child: ChildProcess) =>
@@ -61,30 +60,25 @@ export const stopProcess = async (child: ChildProcess, graceMs = 5_000) => {
   clearTimeout(timer);
 };
 
+/** Ready when every actor answers `$SRV.PING`; workers join membership before they start serving. */
 const waitUntilReady = async (nc: NatsConnection, cluster: string, prefill: number, decode: number, timeoutMs: number) => {
-  const subjects = subjectsFor(cluster);
-  const decodeRecord = decodeMessageResult(MemberRecord);
   const deadline = Date.now() + timeoutMs;
-  const kv = await nc.jetstream().views.kv(subjects.membersBucket, { history: 1 });
+  const want: Record<string, number> = { "tandem-prefill": prefill, "tandem-decode": decode, "tandem-gateway": 1, "tandem-kv-broker": 1 };
+  let seen: Record<string, number> = {};
   while (Date.now() < deadline) {
-    const roles = { prefill: 0, decode: 0 };
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (!entry || entry.operation !== "PUT") continue;
-      const record = decodeRecord(entry.value);
-      if (Result.isSuccess(record)) roles[record.success.role]++;
+    seen = {};
+    // Until the first service exists the ping fails with "no responders"; that just means "not yet".
+    try {
+      for await (const s of await nc.services.client({ maxWait: 500, strategy: RequestStrategy.Timer }).ping()) {
+        if (s.metadata?.cluster === cluster) seen[s.name] = (seen[s.name] ?? 0) + 1;
+      }
+    } catch {
+      // no responders yet
     }
-    const services = await nc.services.client().ping().then(async (it) => {
-      const names: string[] = [];
-      for await (const s of it) names.push(s.name);
-      return names;
-    }).catch(() => [] as string[]);
-    if (roles.prefill >= prefill && roles.decode >= decode && services.includes("tandem-gateway") && services.includes("tandem-kv-broker")) {
-      return;
-    }
+    if (Object.entries(want).every(([name, n]) => (seen[name] ?? 0) >= n)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`cluster not ready within ${timeoutMs} ms (want ${prefill} prefill and ${decode} decode workers, gateway, broker)`);
+  throw new Error(`cluster not ready within ${timeoutMs} ms: want ${JSON.stringify(want)}, answering ${JSON.stringify(seen)}`);
 };
 
 export const startLocalCluster = async (options: LocalClusterOptions): Promise<LocalCluster> => {
@@ -92,6 +86,7 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
   const nats = options.natsUrl ? undefined : await startNatsServer();
   const natsUrl = options.natsUrl ?? nats!.url;
   const processes: ClusterProcess[] = [];
+  const recentOutput: string[] = [];
   const start = (role: Role, id: string, extraEnv: Record<string, string> = {}) => {
     const [cmd, args] = selfCommand([role, "--id", id, ...(options.modelPath ? ["--model", options.modelPath] : [])]);
     const child = spawn(cmd, args, {
@@ -106,7 +101,12 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
       },
     });
     const forward = (data: unknown) => {
-      for (const line of String(data).split("\n")) if (line.trim()) options.onOutput?.(`${role}:${id}`, line);
+      for (const line of String(data).split("\n")) {
+        if (!line.trim()) continue;
+        recentOutput.push(`[${id}] ${line}`);
+        if (recentOutput.length > 20) recentOutput.shift();
+        options.onOutput?.(id, line);
+      }
     };
     child.stdout?.on("data", forward);
     child.stderr?.on("data", forward);
@@ -129,7 +129,7 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     }
   } catch (error) {
     await stop();
-    throw error;
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nlast process output:\n${recentOutput.join("\n")}`);
   }
   return { natsUrl, cluster, processes, nats, stop };
 };

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { readFile, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Effect, Scope, Semaphore } from "effect";
+import { Effect, Queue, Scope } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
@@ -56,14 +56,20 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
       Effect.sync(() => mkdtempSync(join(tmpdir(), "tandem-kv-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true })),
     );
-    const slots = yield* Semaphore.make(sequences);
+    // Sequences are created once and recycled (history cleared) rather than disposed: node-llama-cpp
+    // reclaims a disposed sequence id asynchronously, so a fresh getSequence() right after can fail.
+    const free = yield* Queue.bounded<LlamaContextSequence>(sequences);
+    for (let i = 0; i < sequences; i++) Queue.offerUnsafe(free, context.getSequence());
     let stateFileCounter = 0;
     const eosToken = model.tokens.eos ?? 2;
 
-    /** A free sequence for the lifetime of the caller's scope. */
+    /** An empty sequence for the lifetime of the caller's scope. */
     const acquireSequence = Effect.acquireRelease(
-      slots.take(1).pipe(Effect.andThen(Effect.sync(() => context.getSequence()))),
-      (seq) => Effect.sync(() => seq.dispose()).pipe(Effect.andThen(slots.release(1))),
+      Queue.take(free),
+      (seq) =>
+        Effect.promise(() => seq.clearHistory().catch(() => undefined)).pipe(
+          Effect.andThen(Queue.offer(free, seq)),
+        ),
     );
 
     const detokenize = (tokens: ReadonlyArray<number>, previous: ReadonlyArray<number> = []) =>
