@@ -1,7 +1,7 @@
 // The decode worker: when the broker announces a transfer it starts listening for the KV bytes; when the
 // request actor sends the decode command it imports the KV into a free sequence (joining the engine's
 // continuous batch) and streams tokens straight to the caller's inbox.
-import { Deferred, Effect, FiberMap } from "effect";
+import { Deferred, Effect, Fiber, FiberMap } from "effect";
 import type { Msg } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import { driverFaultToError } from "../../src/engine/driver-fault-error.ts";
@@ -49,6 +49,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const { connection } = yield* NatsClient;
     const log = yield* Log;
     const receivers = yield* FiberMap.make<string>();
+    const decodes = yield* FiberMap.make<string>();
     const arrivals = new Map<string, Deferred.Deferred<Uint8Array, TandemError>>();
     let inFlight = 0;
 
@@ -68,6 +69,8 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
 
     const forget = (transferId: string) =>
       Effect.sync(() => arrivals.delete(transferId)).pipe(Effect.andThen(FiberMap.remove(receivers, transferId)));
+    /** The request gave up: stop receiving and stop decoding, so nothing more reaches the caller. */
+    const cancel = (transferId: string) => forget(transferId).pipe(Effect.andThen(FiberMap.remove(decodes, transferId)));
 
     const onExpect = (msg: Msg) =>
       Effect.gen(function* () {
@@ -126,7 +129,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
         }
         inFlight++;
         const received = performance.now();
-        yield* Effect.scoped(
+        const decoding = Effect.scoped(
           Effect.gen(function* () {
             const kv = yield* Deferred.await(arrived);
             const sequence = yield* engine.importKv(kv).pipe(Effect.mapError(driverFaultToError));
@@ -150,12 +153,17 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
               pid: process.pid,
             });
           }),
-        ).pipe(Effect.ensuring(Effect.sync(() => void inFlight--).pipe(Effect.andThen(forget(command.transferId)))));
+        ).pipe(
+          Effect.catch((error: TandemError) => respondFailure(msg, error)),
+          Effect.ensuring(Effect.sync(() => void inFlight--).pipe(Effect.andThen(forget(command.transferId)))),
+        );
+        // Run under the transfer id so a cancel can interrupt it; a cancelled decode just stops (no reply).
+        yield* FiberMap.run(decodes, command.transferId, decoding).pipe(Effect.flatMap(Fiber.await));
       }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
 
     const onCancel = (msg: Msg) =>
       decodeCancel(msg.data).pipe(
-        Effect.flatMap((cancel) => forget(cancel.transferId)),
+        Effect.flatMap((command) => cancel(command.transferId)),
         Effect.ignore,
       );
 

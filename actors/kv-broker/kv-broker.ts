@@ -1,7 +1,7 @@
 // The KV broker owns every transfer: it allocates the id and a lease (kept in a NATS KV bucket so an
 // operator can see it), tells the receiver to get ready, and ends the lease when the receiver confirms,
 // either side aborts, or the TTL runs out. Every end is published on events.transfer.
-import { Clock, Effect } from "effect";
+import { Cause, Clock, Effect, Option } from "effect";
 import type { Msg } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import {
@@ -96,7 +96,13 @@ export const runKvBroker = (config: KvBrokerConfig) =>
         ).pipe(Effect.exit);
         if (ready._tag === "Failure") {
           yield* end(transferId, "aborted", "receiver_not_ready", 0);
-          return yield* Effect.fail(unavailable("receiver_not_ready", `decode worker ${open.receiver} did not accept the transfer`));
+          const refusal = Cause.findErrorOption(ready.cause);
+          // A receiver that said why (e.g. Overloaded) is passed through; silence means it is not there.
+          return yield* Effect.fail(
+            Option.isSome(refusal) && refusal.value.code !== "Unavailable"
+              ? refusal.value
+              : unavailable("receiver_not_ready", `decode worker ${open.receiver} did not accept the transfer`),
+          );
         }
         yield* respond(msg, TransferOpened, { _tag: "TransferOpened", transferId, chunkBytes, leaseExpiresAt: lease.expiresAt });
       }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));

@@ -23,8 +23,6 @@ export interface PrefillWorkerConfig {
   readonly id: string;
   readonly subjects: Subjects;
   readonly heartbeatMs: number;
-  /** Requested KV chunk size; capped under the server's max_payload. */
-  readonly chunkBytes: number;
   readonly stallTimeoutMs: number;
 }
 
@@ -34,7 +32,6 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
   Effect.gen(function* () {
     const { connection, maxPayload } = yield* NatsClient;
     const log = yield* Log;
-    const chunkBytes = chunkSizeFor(maxPayload, config.chunkBytes);
     let inFlight = 0;
 
     yield* registerMember(config.subjects.membersBucket, config.heartbeatMs, () => ({
@@ -86,7 +83,7 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
               subjects: config.subjects,
               transferId: command.transferId,
               bytes: kv,
-              chunkBytes,
+              chunkBytes: chunkSizeFor(maxPayload, command.chunkBytes),
               format: engine.info.kvFormat,
               stallTimeoutMs: config.stallTimeoutMs,
             }).pipe(

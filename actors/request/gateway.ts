@@ -61,6 +61,7 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 const decodeRequest = decodeMessage(GenerateRequest);
+const ADMISSION_POLL_MS = 5;
 const decodeTransferEvent = decodeMessageResult(TransferEvent);
 
 interface TransferWatch {
@@ -117,8 +118,14 @@ export const runGateway = (config: GatewayConfig) =>
     const serve = (request: GenerateRequest, requestId: string, inbox: string, maxTokens: number, admittedAt: number) =>
       Effect.gen(function* () {
         const lifecycle = new RequestLifecycle(admittedAt);
-        const live = yield* membership.live;
-        const pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
+        // Admission: while every eligible worker is at its load cap, wait (the deadline still applies).
+        let live = yield* membership.live;
+        let pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
+        while (pick._tag === "Saturated") {
+          yield* Effect.sleep(ADMISSION_POLL_MS);
+          live = yield* membership.live;
+          pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
+        }
         if (pick._tag === "UnknownModel") {
           return yield* Effect.fail(
             invalidRequest("unknown_model", `model "${pick.model}" is not served here; served: ${pick.served.join(", ") || "none"}`),
@@ -134,14 +141,16 @@ export const runGateway = (config: GatewayConfig) =>
         yield* adjust(decodeWorker.id, 1);
 
         let transferId: string | undefined;
-        let decodeStarted = false;
-        const cleanup = Effect.gen(function* () {
-          if (transferId === undefined) return;
-          const id = transferId;
-          transfers.delete(id);
-          yield* tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", transferId: id, reason: "request_ended" });
-          if (decodeStarted) yield* tell(subjects.worker(decodeWorker.id, "cancel"), CancelCommand, { _tag: "CancelCommand", transferId: id });
-        }).pipe(Effect.ignore);
+        /** Ends a transfer this request no longer needs: the broker drops the lease, the decode worker forgets it. */
+        const release = (reason: string) =>
+          Effect.gen(function* () {
+            if (transferId === undefined) return;
+            const id = transferId;
+            transferId = undefined;
+            transfers.delete(id);
+            yield* tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", transferId: id, reason });
+            yield* tell(subjects.worker(decodeWorker.id, "cancel"), CancelCommand, { _tag: "CancelCommand", transferId: id });
+          }).pipe(Effect.ignore);
 
         return yield* Effect.gen(function* () {
           const opened = yield* ask(
@@ -159,7 +168,15 @@ export const runGateway = (config: GatewayConfig) =>
           const prefill = yield* ask(
             subjects.worker(prefillWorker.id, "prefill"),
             PrefillCommand,
-            { _tag: "PrefillCommand", requestId, attempt: 0, prompt: request.prompt, maxTokens, transferId: opened.transferId },
+            {
+              _tag: "PrefillCommand",
+              requestId,
+              attempt: 0,
+              prompt: request.prompt,
+              maxTokens,
+              transferId: opened.transferId,
+              chunkBytes: opened.chunkBytes,
+            },
             PrefillDone,
             config.maxTimeoutMs,
           ).pipe(Effect.raceFirst(lost(prefillWorker.id)));
@@ -182,6 +199,7 @@ export const runGateway = (config: GatewayConfig) =>
           };
 
           if (prefill.next !== "continue") {
+            yield* release("no_decode_needed");
             lifecycle.enter("done", performance.now());
             return {
               finishReason: firstIsEos ? ("stop" as const) : ("length" as const),
@@ -198,7 +216,6 @@ export const runGateway = (config: GatewayConfig) =>
           }
 
           lifecycle.enter("transferring", firstTokenAt);
-          decodeStarted = true;
           const transferFailed = Deferred.await(watch.ended).pipe(
             Effect.flatMap(({ event, at }) => {
               if (event.state === "completed") {
@@ -241,7 +258,7 @@ export const runGateway = (config: GatewayConfig) =>
             lifecycle,
           };
         }).pipe(
-          Effect.onError(() => cleanup),
+          Effect.onError(() => release("request_failed")),
           Effect.ensuring(adjust(prefillWorker.id, -1).pipe(Effect.andThen(adjust(decodeWorker.id, -1)))),
         );
       });
@@ -309,6 +326,9 @@ export const runGateway = (config: GatewayConfig) =>
       capacity: config.maxInFlight * 4,
       concurrency: config.maxInFlight,
       handle,
+      refuse: (msg, error) => {
+        if (msg.reply) connection.publish(msg.reply, encodeMessage(GenerateFailed, { _tag: "GenerateFailed", requestId: "", error: error.body }));
+      },
     });
     log.info({ subject: subjects.generate }, "gateway ready");
   });

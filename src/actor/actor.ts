@@ -3,7 +3,7 @@
 // mailbox answers `Overloaded` at once instead of queueing without bound.
 import { Cause, Effect, Queue, Scope } from "effect";
 import type { Msg, Service } from "nats";
-import { internal, overloaded } from "../protocol/index.ts";
+import { internal, overloaded, type TandemError } from "../protocol/index.ts";
 import { NatsClient, replyFailure } from "../transport/nats-client.ts";
 import { Log } from "../runtime/log.ts";
 
@@ -19,12 +19,14 @@ export interface MailboxOptions<R> {
   /** Endpoint name shown in `$SRV.INFO`. */
   readonly endpoint: string;
   readonly subject: string;
-  /** Queue group; omit for a subject only this actor listens on. */
+  /** Queue group for subjects several actors share; omitted, the micro-service default group is used. */
   readonly queue?: string;
   readonly capacity: number;
   /** How many messages are handled at once. */
   readonly concurrency: number;
   /** Handles one message; failures must already be turned into replies (defects are logged). */
+  /** How to answer a message with an error (full mailbox, handler defect); defaults to a `Failure` reply. */
+  readonly refuse?: (msg: Msg, error: TandemError) => void;
   readonly handle: (msg: Msg) => Effect.Effect<void, never, R>;
 }
 
@@ -44,7 +46,6 @@ export const makeActor = (options: ActorOptions): Effect.Effect<Actor, never, Na
           version: options.version,
           description: options.description,
           metadata: options.metadata,
-          queue: "",
         })
       ),
       (svc) => Effect.promise(() => svc.stop().then(() => undefined, () => undefined)),
@@ -58,7 +59,7 @@ export const makeActor = (options: ActorOptions): Effect.Effect<Actor, never, Na
           ...(mb.queue === undefined ? {} : { queue: mb.queue }),
           handler: (_err, msg) => {
             if (!Queue.offerUnsafe(queue, msg)) {
-              replyFailure(msg, overloaded("mailbox_full", `${options.name} ${mb.endpoint} mailbox is full (${mb.capacity})`));
+              (mb.refuse ?? replyFailure)(msg, overloaded("mailbox_full", `${options.name} ${mb.endpoint} mailbox is full (${mb.capacity})`));
             }
           },
         });
@@ -71,7 +72,7 @@ export const makeActor = (options: ActorOptions): Effect.Effect<Actor, never, Na
                     ? Effect.failCause(cause)
                     : Effect.sync(() => {
                       log.error({ endpoint: mb.endpoint, cause: Cause.pretty(cause) }, "handler defect");
-                      replyFailure(msg, internal("handler_defect", `${options.name} ${mb.endpoint} failed unexpectedly`));
+                      (mb.refuse ?? replyFailure)(msg, internal("handler_defect", `${options.name} ${mb.endpoint} failed unexpectedly`));
                     })
                 ),
               )

@@ -62,7 +62,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
         return engine.pipe(
           Effect.flatMap((e) =>
             runPrefillWorker(
-              { id, subjects, heartbeatMs: settings.heartbeatMs, chunkBytes: settings.kvChunkBytes, stallTimeoutMs: settings.stallTimeoutMs },
+              { id, subjects, heartbeatMs: settings.heartbeatMs, stallTimeoutMs: settings.stallTimeoutMs },
               e,
             )
           ),

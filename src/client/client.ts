@@ -1,11 +1,13 @@
 // A small NATS client for the generate call, for the CLI, tests and anyone embedding Tandem in a Node or
 // Deno program. It publishes one GenerateRequest with a private reply inbox, puts the streamed chunks in
 // `seq` order and resolves once the final message and every chunk it counts have arrived.
+import { Result } from "effect";
 import { createInbox, type NatsConnection } from "nats";
 import {
   CURRENT_VERSION,
   decodeMessageResult,
   encodeMessage,
+  Failure,
   type GenerateDone,
   type GenerateFailed,
   GenerateReply,
@@ -38,6 +40,7 @@ export interface GenerateOptions {
 }
 
 const decodeReply = decodeMessageResult(GenerateReply);
+const decodeFailure = decodeMessageResult(Failure);
 
 const failed = (requestId: string, code: GenerateFailed["error"]["code"], reason: string, message: string): GenerateFailed => ({
   _tag: "GenerateFailed",
@@ -102,8 +105,17 @@ export const generate = (
     );
     (async () => {
       for await (const msg of inbox) {
+        if (msg.headers?.code === 503) {
+          finish(failed(requestId, "Unavailable", "no_gateway", `no gateway listens on ${subjects.generate}`));
+          return;
+        }
         const reply = decodeReply(msg.data);
-        if (reply._tag === "Failure") continue;
+        if (Result.isFailure(reply)) {
+          // A bare Failure is an actor refusing before it could speak the generate protocol.
+          const refusal = decodeFailure(msg.data);
+          if (Result.isSuccess(refusal)) finish({ ...failed(requestId, "Internal", "", ""), error: refusal.success.error });
+          continue;
+        }
         const message = reply.success;
         if (message._tag === "TokenChunk") {
           if (Number.isNaN(firstAt)) firstAt = performance.now();

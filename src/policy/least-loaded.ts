@@ -14,22 +14,28 @@ export interface WorkerView {
 export type PickFailure =
   | { readonly _tag: "UnknownModel"; readonly model: string; readonly served: ReadonlyArray<string> }
   | { readonly _tag: "NoWorkers"; readonly role: "prefill" | "decode"; readonly model: string }
-  | { readonly _tag: "NoCompatiblePair"; readonly model: string };
+  | { readonly _tag: "NoCompatiblePair"; readonly model: string }
+  | { readonly _tag: "Saturated"; readonly model: string };
 
 export type PickResult =
   | { readonly _tag: "Picked"; readonly prefill: WorkerView; readonly decode: WorkerView }
   | PickFailure;
 
+/** Load (in-flight over capacity) at which a worker takes no more work until some finishes. */
+export const DEFAULT_MAX_LOAD = 2;
+
 /**
  * Picks the least-loaded prefill and decode workers serving `model` (any model when undefined) whose KV
  * formats match. Load is the larger of what the worker reported and what this caller has assigned to it
- * since (`assigned`), over its capacity. `tieBreak` rotates among equally loaded workers.
+ * since (`assigned`), over its capacity. Workers at `maxLoad` or above are skipped; when that leaves no
+ * pair the answer is `Saturated` (wait, then ask again). `tieBreak` rotates among equally loaded workers.
  */
 export const pickLeastLoaded = (
   workers: ReadonlyArray<WorkerView>,
   assigned: ReadonlyMap<string, number>,
   model: string | undefined,
   tieBreak: number,
+  maxLoad = DEFAULT_MAX_LOAD,
 ): PickResult => {
   const served = [...new Set(workers.map((w) => w.model))].sort();
   const wanted = model ?? served[0];
@@ -45,9 +51,11 @@ export const pickLeastLoaded = (
   const decodes = ranked("decode");
   if (prefills.length === 0) return { _tag: "NoWorkers", role: "prefill", model: wanted };
   if (decodes.length === 0) return { _tag: "NoWorkers", role: "decode", model: wanted };
-  for (const prefill of prefills) {
-    const decode = decodes.find((d) => d.kvFormat === prefill.kvFormat);
+  const compatible = prefills.some((p) => decodes.some((d) => d.kvFormat === p.kvFormat));
+  if (!compatible) return { _tag: "NoCompatiblePair", model: wanted };
+  for (const prefill of prefills.filter((w) => load(w) < maxLoad)) {
+    const decode = decodes.find((d) => d.kvFormat === prefill.kvFormat && load(d) < maxLoad);
     if (decode) return { _tag: "Picked", prefill, decode };
   }
-  return { _tag: "NoCompatiblePair", model: wanted };
+  return { _tag: "Saturated", model: wanted };
 };

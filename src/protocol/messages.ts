@@ -95,6 +95,8 @@ export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   prompt: Schema.String,
   maxTokens: Count,
   transferId: Schema.String,
+  /** Chunk size the broker chose for this transfer (the sender may only go smaller). */
+  chunkBytes: Count,
 });
 export type PrefillCommand = typeof PrefillCommand.Type;
 

@@ -25,7 +25,7 @@ export interface Subjects {
   readonly kvData: (transferId: string) => string;
   /** Credits flow receiver → sender. */
   readonly kvCredit: (transferId: string) => string;
-  readonly events: (kind: "transfer" | "lifecycle") => string;
+  readonly events: (kind: "transfer") => string;
   /** NATS KV bucket holding membership records (one key per worker). */
   readonly membersBucket: string;
   /** NATS KV bucket holding KV-transfer leases (one key per transfer). */

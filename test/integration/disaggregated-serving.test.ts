@@ -91,6 +91,20 @@ describe("disaggregated serving", () => {
     expect((await t.brokerStats()).activeLeases).toEqual([]);
   });
 
+  it("answers max_tokens 1 from prefill alone and releases the unused transfer at once", async () => {
+    const before = await t.brokerStats();
+    const outcome = await generate(t.nc, t.subjects, { prompt: PROMPTS[0]!, maxTokens: 1 });
+    expect(outcome.final._tag).toBe("GenerateDone");
+    if (outcome.final._tag !== "GenerateDone") return;
+    expect(outcome.tokens).toEqual(reference.get(PROMPTS[0]!)!.slice(0, 1));
+    expect(outcome.final).toMatchObject({ finishReason: "length", usage: { completionTokens: 1 }, route: { kvBytes: 0 } });
+    await t.nc.flush();
+    const after = await t.brokerStats();
+    expect(after.activeLeases).toEqual([]);
+    expect(after.aborted - before.aborted).toBe(1);
+    expect(after.bytesMoved).toBe(before.bytesMoved);
+  });
+
   it("exposes every actor through NATS micro discovery ($SRV.PING / $SRV.STATS)", async () => {
     const names: string[] = [];
     for await (const s of await t.nc.services.client().ping()) names.push(s.name);
@@ -99,6 +113,6 @@ describe("disaggregated serving", () => {
     for await (const s of await t.nc.services.client().stats("tandem-gateway")) {
       generateRequests += s.endpoints?.find((e) => e.name === "generate")?.num_requests ?? 0;
     }
-    expect(generateRequests).toBeGreaterThanOrEqual(35);
+    expect(generateRequests).toBeGreaterThanOrEqual(36);
   });
 });

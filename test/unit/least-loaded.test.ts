@@ -36,6 +36,12 @@ describe("least-loaded routing policy", () => {
     expect(pick).toEqual({ _tag: "NoCompatiblePair", model: "m" });
   });
 
+  it("answers Saturated when every candidate is at its load cap, so the caller waits instead of piling on", () => {
+    const workers = [worker("p0", "prefill"), worker("d0", "decode", 16)];
+    expect(pickLeastLoaded(workers, new Map(), undefined, 0)).toEqual({ _tag: "Saturated", model: "m" });
+    expect(pickLeastLoaded(workers, new Map(), undefined, 0, 3)._tag).toBe("Picked");
+  });
+
   it("reports an unknown model with the models that are served", () => {
     expect(pickLeastLoaded([worker("p0", "prefill"), worker("d0", "decode")], new Map(), "other", 0)).toEqual({
       _tag: "UnknownModel",
