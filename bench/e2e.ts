@@ -55,7 +55,7 @@ const count = (name: string, raw: string | undefined, fallback: number, min: num
 };
 
 /** Measured requests per scenario (the same count at every concurrency). */
-const requests = count("requests", values.requests, 256, 1);
+const requests = count("requests", values.requests, 512, 1);
 const maxTokens = count("max-tokens", values["max-tokens"], 32, 1);
 /** Sequential requests before each path's first scenario (model pages, JIT, NATS connections). */
 const warmup = count("warmup", values.warmup, 10, 0);

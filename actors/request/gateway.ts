@@ -77,6 +77,7 @@ export const runGateway = (config: GatewayConfig) =>
     const assigned = new Map<string, number>();
     const transfers = new Map<string, TransferWatch>();
     let tieBreak = 0;
+    const gatewayStartedAt = performance.now();
 
     yield* subscribeScoped(subjects.events("transfer"), (msg) => {
       const event = decodeTransferEvent(msg.data);
@@ -121,7 +122,10 @@ export const runGateway = (config: GatewayConfig) =>
         // Admission: while every eligible worker is at its load cap, wait (the deadline still applies).
         let live = yield* membership.live;
         let pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
-        while (pick._tag === "Saturated") {
+        // A gateway that has just started may not have heard every heartbeat yet: treat "no workers" as
+        // "not yet" for two heartbeat intervals.
+        const warmingUp = () => performance.now() - gatewayStartedAt < config.heartbeatMs * 2;
+        while (pick._tag === "Saturated" || (pick._tag === "NoWorkers" && warmingUp())) {
           yield* Effect.sleep(ADMISSION_POLL_MS);
           live = yield* membership.live;
           pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);

@@ -39,12 +39,15 @@ export interface LocalCluster {
 const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 
-/** The command line that runs this program's CLI under the same runtime: Deno, or Node with tsx's loader. */
-export const selfCommand = (args: ReadonlyArray<string>): [string, string[]] => {
+/** The command line that runs a TypeScript `script` under this runtime: Deno, or Node with tsx's loader. */
+export const runtimeCommand = (script: string, args: ReadonlyArray<string>): [string, string[]] => {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
-  if (deno) return [deno.execPath(), ["run", "-A", MAIN, ...args]];
-  return [process.execPath, ["--import", TSX_LOADER, MAIN, ...args]];
+  if (deno) return [deno.execPath(), ["run", "-A", script, ...args]];
+  return [process.execPath, ["--import", TSX_LOADER, script, ...args]];
 };
+
+/** The command line that runs this program's CLI under the same runtime. */
+export const selfCommand = (args: ReadonlyArray<string>) => runtimeCommand(MAIN, args);
 
 const exited = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
