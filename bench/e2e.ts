@@ -135,6 +135,7 @@ const disaggregated = async (modelPath: string) => {
           Effect.map((o) => {
             if (o.final._tag === "GenerateFailed") progress(`request failed: ${o.final.error.code} ${o.final.error.message}`);
             const completed = o.final._tag === "GenerateDone" && o.missingChunks === 0 && o.duplicateChunks === 0;
+            if (o.final._tag === "GenerateDone" && !completed) progress(`request incomplete: missing ${o.missingChunks}, duplicates ${o.duplicateChunks}, chunks ${o.chunks.length}/${o.final.chunks}`);
             return { prompt, completed, tokens: o.tokens, ttftMs: o.ttftMs, totalMs: o.totalMs };
           }),
         );

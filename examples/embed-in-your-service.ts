@@ -26,13 +26,13 @@ const modelPath = resolveModelPath(undefined);
 
 // Your service's actors: each is an Effect that registers its subscriptions in the surrounding Scope.
 const actors = Effect.gen(function* () {
-  yield* runKvBroker({ subjects, expectTimeoutMs: 2_000, sweepMs: 100 });
+  yield* runKvBroker({ subjects, sweepMs: 100 });
   yield* runGateway({ ...GATEWAY_DEFAULTS, subjects });
   // Prefill and decode need engines with the same sequence count (llama.cpp state only loads into one).
   const prefillEngine = yield* makeLlamaCppEngine({ modelPath });
   yield* runPrefillWorker({ id: "my-prefill", subjects, heartbeatMs: 1_000, stallTimeoutMs: 2_000 }, prefillEngine);
   const decodeEngine = yield* makeLlamaCppEngine({ modelPath });
-  yield* runDecodeWorker({ id: "my-decode", subjects, heartbeatMs: 1_000, creditWindow: 8, maxPendingTransfers: 64 }, decodeEngine);
+  yield* runDecodeWorker({ id: "my-decode", subjects, heartbeatMs: 1_000, creditWindow: 8, maxPendingTransfers: 64, kvWaitTimeoutMs: 10_000 }, decodeEngine);
 });
 
 // Call the embedded cluster like any NATS client would.

@@ -7,14 +7,13 @@ import { makeActor } from "../../src/actor/actor.ts";
 import { driverFaultToError } from "../../src/engine/driver-fault-error.ts";
 import type { Engine } from "../../src/engine/engine.ts";
 import {
-  Ack,
   CancelCommand,
   DecodeCommand,
   DecodeDone,
   decodeMessage,
   encodeMessage,
   KvExpect,
-  overloaded,
+  RECEIVER_OVERLOADED,
   type Subjects,
   TandemError,
   TokenChunk,
@@ -35,7 +34,9 @@ export interface DecodeWorkerConfig {
   readonly creditWindow: number;
   /** Transfers announced but not yet decoded that this worker will hold at once. */
   readonly maxPendingTransfers: number;
-  /** Test hook: exit the process right after acknowledging a transfer, before any KV arrives. */
+  /** How long a decode command waits for its KV (the lease TTL is the natural bound). */
+  readonly kvWaitTimeoutMs: number;
+  /** Test hook: exit the process right after it is told of a transfer (and subscribed), before any KV arrives. */
   readonly exitAfterKvExpect?: boolean;
 }
 
@@ -67,6 +68,15 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
       contextSize: engine.info.contextSize,
     }));
 
+    /** The arrival slot of a transfer, created by whichever of announcement and decode command comes first. */
+    const arrivalOf = (transferId: string) => {
+      let arrived = arrivals.get(transferId);
+      if (arrived === undefined) {
+        arrived = Deferred.makeUnsafe<Uint8Array, TandemError>();
+        arrivals.set(transferId, arrived);
+      }
+      return arrived;
+    };
     const forget = (transferId: string) =>
       Effect.sync(() => arrivals.delete(transferId)).pipe(Effect.andThen(FiberMap.remove(receivers, transferId)));
     /** The request gave up: stop receiving and stop decoding, so nothing more reaches the caller. */
@@ -75,12 +85,17 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const onExpect = (msg: Msg) =>
       Effect.gen(function* () {
         const expect = yield* decodeExpect(msg.data);
-        if (arrivals.size >= config.maxPendingTransfers) {
-          return yield* Effect.fail(overloaded("too_many_pending_transfers", `${config.id} already awaits ${arrivals.size} transfers`));
+        if (!arrivals.has(expect.transferId) && arrivals.size >= config.maxPendingTransfers) {
+          log.warn({ transferId: expect.transferId, pending: arrivals.size }, "refusing a transfer: too many pending");
+          yield* tell(subjects.broker("abort"), TransferAbort, {
+            _tag: "TransferAbort",
+            transferId: expect.transferId,
+            reason: RECEIVER_OVERLOADED,
+          });
+          return;
         }
-        const arrived = yield* Deferred.make<Uint8Array, TandemError>();
+        const arrived = arrivalOf(expect.transferId);
         const listening = yield* Deferred.make<void>();
-        arrivals.set(expect.transferId, arrived);
         const receive = Effect.gen(function* () {
           const receiveAll = yield* listenForKv({
             subjects,
@@ -112,26 +127,28 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
         );
         yield* FiberMap.run(receivers, expect.transferId, receive);
         yield* Deferred.await(listening);
-        yield* respond(msg, Ack, { _tag: "Ack" });
         if (config.exitAfterKvExpect) {
           log.warn({ transferId: expect.transferId }, "fault injection: exiting before the KV arrives");
           yield* flush;
           process.exit(137);
         }
-      }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
+      }).pipe(Effect.catch((error: TandemError) => Effect.sync(() => log.warn({ error: error.body }, "bad kv-expect"))));
 
     const onDecode = (msg: Msg) =>
       Effect.gen(function* () {
         const command = yield* decodeCommand(msg.data);
-        const arrived = arrivals.get(command.transferId);
-        if (arrived === undefined) {
-          return yield* Effect.fail(unavailable("unknown_transfer", `${config.id} was not told about transfer ${command.transferId}`));
-        }
+        // The broker's announcement and this command travel separately and may be handled in either order.
+        const arrived = arrivalOf(command.transferId);
         inFlight++;
         const received = performance.now();
         const decoding = Effect.scoped(
           Effect.gen(function* () {
-            const kv = yield* Deferred.await(arrived);
+            const kv = yield* Deferred.await(arrived).pipe(
+              Effect.timeoutOrElse({
+                duration: config.kvWaitTimeoutMs,
+                orElse: () => Effect.fail(unavailable("kv_not_arrived", `KV of ${command.transferId} did not arrive in ${config.kvWaitTimeoutMs} ms`)),
+              }),
+            );
             const sequence = yield* engine.importKv(kv).pipe(Effect.mapError(driverFaultToError));
             const waitKvMs = performance.now() - received;
             const started = performance.now();
@@ -148,6 +165,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
               _tag: "DecodeDone",
               tokens: result.tokens,
               finishReason: result.finishReason,
+              kvBytes: kv.length,
               waitKvMs,
               decodeMs: performance.now() - started,
               pid: process.pid,

@@ -1,13 +1,14 @@
-// The KV broker owns every transfer: it allocates the id and a lease (kept in a NATS KV bucket so an
+// The KV broker owns every transfer: it allocates the id and a lease (mirrored to a NATS KV bucket so an
 // operator can see it), tells the receiver to get ready, and ends the lease when the receiver confirms,
 // either side aborts, or the TTL runs out. Every end is published on events.transfer.
-import { Cause, Clock, Effect, Option } from "effect";
+import { Clock, Effect, Queue } from "effect";
 import type { Msg } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import {
   Ack,
   BrokerStats,
   BrokerStatsQuery,
+  CancelCommand,
   decodeMessage,
   KvExpect,
   type LeaseRecord,
@@ -23,15 +24,13 @@ import {
   unavailable,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
-import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
+import { NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { DEFAULT_CHUNK_BYTES, chunkSizeFor } from "../../src/kv/chunking.ts";
 import { Schema } from "effect";
 
 export interface KvBrokerConfig {
   readonly subjects: Subjects;
   readonly chunkBytes?: number;
-  /** How long the receiver gets to acknowledge a new transfer. */
-  readonly expectTimeoutMs: number;
   /** How often expired leases are swept. */
   readonly sweepMs: number;
 }
@@ -52,6 +51,16 @@ export const runKvBroker = (config: KvBrokerConfig) =>
       try: () => connection.jetstream().views.kv(subjects.leasesBucket, { history: 1 }),
       catch: (cause) => unavailable("jetstream_unavailable", `cannot open ${subjects.leasesBucket}: ${String(cause)}`),
     });
+    // The lease table lives here; the KV bucket mirrors it for operators. Mirror writes go through one
+    // ordered writer fiber so they never sit on a request's path and a delete never overtakes its put.
+    const mirror = yield* Queue.bounded<() => Promise<unknown>>(4096);
+    yield* Effect.forkScoped(
+      Effect.forever(Queue.take(mirror).pipe(Effect.flatMap((write) => Effect.promise(() => write().catch(() => undefined))))),
+    );
+    const mirrorWrite = (write: () => Promise<unknown>) =>
+      Effect.sync(() => {
+        if (!Queue.offerUnsafe(mirror, write)) log.warn("lease mirror backlog full; a bucket write was skipped");
+      });
     const leases = new Map<string, LeaseRecord>();
     const counters = { opened: 0, completed: 0, aborted: 0, expired: 0, bytesMoved: 0 };
     let nextId = 0;
@@ -59,12 +68,18 @@ export const runKvBroker = (config: KvBrokerConfig) =>
 
     const end = (transferId: string, state: TransferState, reason: string, bytes: number) =>
       Effect.gen(function* () {
-        if (!leases.delete(transferId)) return false;
+        const lease = leases.get(transferId);
+        if (lease === undefined) return false;
+        leases.delete(transferId);
+        if (state !== "completed") {
+          // The receiver may be holding a subscription or bytes for this transfer: tell it to drop them.
+          yield* tell(subjects.worker(lease.receiver, "cancel"), CancelCommand, { _tag: "CancelCommand", transferId }).pipe(Effect.ignore);
+        }
         if (state === "completed") {
           counters.completed++;
           counters.bytesMoved += bytes;
         } else counters[state]++;
-        yield* Effect.promise(() => leaseBucket.delete(transferId).catch(() => undefined));
+        yield* mirrorWrite(() => leaseBucket.delete(transferId));
         yield* tell(subjects.events("transfer"), TransferEvent, { _tag: "TransferEvent", transferId, state, reason, bytes }).pipe(
           Effect.ignore,
         );
@@ -86,24 +101,16 @@ export const runKvBroker = (config: KvBrokerConfig) =>
         };
         leases.set(transferId, lease);
         counters.opened++;
-        yield* Effect.promise(() => leaseBucket.put(transferId, JSON.stringify(encodeLease(lease))).catch(() => 0));
-        const ready = yield* ask(
-          subjects.worker(open.receiver, "kv-expect"),
-          KvExpect,
-          { _tag: "KvExpect", transferId, requestId: open.requestId, sender: open.sender, ttlMs: open.ttlMs },
-          Ack,
-          config.expectTimeoutMs,
-        ).pipe(Effect.exit);
-        if (ready._tag === "Failure") {
-          yield* end(transferId, "aborted", "receiver_not_ready", 0);
-          const refusal = Cause.findErrorOption(ready.cause);
-          // A receiver that said why (e.g. Overloaded) is passed through; silence means it is not there.
-          return yield* Effect.fail(
-            Option.isSome(refusal) && refusal.value.code !== "Unavailable"
-              ? refusal.value
-              : unavailable("receiver_not_ready", `decode worker ${open.receiver} did not accept the transfer`),
-          );
-        }
+        yield* mirrorWrite(() => leaseBucket.put(transferId, JSON.stringify(encodeLease(lease))));
+        // The receiver subscribes and grants credit on its own; the sender waits for that credit, so nothing
+        // here has to wait for the receiver. A receiver that is gone shows up as a stalled sender (abort).
+        yield* tell(subjects.worker(open.receiver, "kv-expect"), KvExpect, {
+          _tag: "KvExpect",
+          transferId,
+          requestId: open.requestId,
+          sender: open.sender,
+          ttlMs: open.ttlMs,
+        });
         yield* respond(msg, TransferOpened, { _tag: "TransferOpened", transferId, chunkBytes, leaseExpiresAt: lease.expiresAt });
       }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
 

@@ -19,7 +19,10 @@ import {
   GenerateFailed,
   GenerateRequest,
   invalidRequest,
+  KvSendCommand,
+  overloaded,
   PrefillCommand,
+  RECEIVER_OVERLOADED,
   PrefillDone,
   type Subjects,
   TandemError,
@@ -64,8 +67,9 @@ const decodeRequest = decodeMessage(GenerateRequest);
 const ADMISSION_POLL_MS = 5;
 const decodeTransferEvent = decodeMessageResult(TransferEvent);
 
+type TransferEnd = { readonly event: TransferEvent; readonly at: number };
 interface TransferWatch {
-  readonly ended: Deferred.Deferred<{ readonly event: TransferEvent; readonly at: number }>;
+  readonly ended: Deferred.Deferred<TransferEnd>;
 }
 
 export const runGateway = (config: GatewayConfig) =>
@@ -157,41 +161,36 @@ export const runGateway = (config: GatewayConfig) =>
           }).pipe(Effect.ignore);
 
         return yield* Effect.gen(function* () {
-          const opened = yield* ask(
+          let firstTokenAt = 0;
+          // Opening the transfer and prefilling run at once: the broker's work stays off the TTFT path.
+          lifecycle.enter("prefilling", performance.now());
+          const openTransfer = ask(
             subjects.broker("open"),
             TransferOpen,
             { _tag: "TransferOpen", requestId, attempt: 0, sender: prefillWorker.id, receiver: decodeWorker.id, ttlMs: config.leaseTtlMs },
             TransferOpened,
             Math.min(5_000, config.leaseTtlMs),
+          ).pipe(
+            Effect.tap((opened) =>
+              Effect.gen(function* () {
+                transferId = opened.transferId;
+                transfers.set(opened.transferId, { ended: yield* Deferred.make<TransferEnd>() });
+              })
+            ),
           );
-          transferId = opened.transferId;
-          const watch: TransferWatch = { ended: yield* Deferred.make<{ readonly event: TransferEvent; readonly at: number }>() };
-          transfers.set(opened.transferId, watch);
-
-          lifecycle.enter("prefilling", performance.now());
-          const prefill = yield* ask(
+          const runPrefill = ask(
             subjects.worker(prefillWorker.id, "prefill"),
             PrefillCommand,
-            {
-              _tag: "PrefillCommand",
-              requestId,
-              attempt: 0,
-              prompt: request.prompt,
-              maxTokens,
-              transferId: opened.transferId,
-              chunkBytes: opened.chunkBytes,
-            },
+            { _tag: "PrefillCommand", requestId, attempt: 0, prompt: request.prompt, maxTokens, replyTo: inbox },
             PrefillDone,
             config.maxTimeoutMs,
-          ).pipe(Effect.raceFirst(lost(prefillWorker.id)));
-          const firstTokenAt = performance.now();
+          ).pipe(
+            Effect.tap(() => Effect.sync(() => void (firstTokenAt = performance.now()))),
+            Effect.raceFirst(lost(prefillWorker.id)),
+          );
+          const [opened, prefill] = yield* Effect.all([openTransfer, runPrefill], { concurrency: 2 });
+          const watch = transfers.get(opened.transferId)!;
           const firstIsEos = prefill.next === "eos";
-          if (!firstIsEos) {
-            yield* publish(
-              inbox,
-              encodeMessage(TokenChunk, { _tag: "TokenChunk", requestId, seq: 0, tokens: [prefill.firstToken], text: prefill.firstText }),
-            );
-          }
           const firstChunks = firstIsEos ? 0 : 1;
           const route = {
             prefillWorker: prefillWorker.id,
@@ -199,7 +198,7 @@ export const runGateway = (config: GatewayConfig) =>
             decodeWorker: decodeWorker.id,
             decodePid: 0,
             transferId: opened.transferId,
-            kvBytes: prefill.kvBytes,
+            kvBytes: 0,
           };
 
           if (prefill.next !== "continue") {
@@ -220,13 +219,23 @@ export const runGateway = (config: GatewayConfig) =>
           }
 
           lifecycle.enter("transferring", firstTokenAt);
+          yield* tell(subjects.worker(prefillWorker.id, "kv-send"), KvSendCommand, {
+            _tag: "KvSendCommand",
+            requestId,
+            attempt: 0,
+            transferId: opened.transferId,
+            chunkBytes: opened.chunkBytes,
+          });
           const transferFailed = Deferred.await(watch.ended).pipe(
             Effect.flatMap(({ event, at }) => {
               if (event.state === "completed") {
                 lifecycle.enter("decoding", at);
                 return Effect.never;
               }
-              return Effect.fail(unavailable(`kv_transfer_${event.state}`, `KV transfer ${event.transferId} ${event.state}: ${event.reason}`));
+              const message = `KV transfer ${event.transferId} ${event.state}: ${event.reason}`;
+              return Effect.fail(
+                event.reason === RECEIVER_OVERLOADED ? overloaded(RECEIVER_OVERLOADED, message) : unavailable(`kv_transfer_${event.state}`, message),
+              );
             }),
           );
           const decoded = yield* ask(
@@ -258,7 +267,7 @@ export const runGateway = (config: GatewayConfig) =>
             transferMs: lifecycle.span("transferring", "decoding"),
             decodeMs: decoded.decodeMs,
             firstTokenAt,
-            route: { ...route, decodePid: decoded.pid },
+            route: { ...route, decodePid: decoded.pid, kvBytes: decoded.kvBytes },
             lifecycle,
           };
         }).pipe(

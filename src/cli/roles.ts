@@ -43,6 +43,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
       contextSize: settings.contextSize,
       sequences: settings.sequences,
       threads: settings.threads,
+      maxDecodeBatch: settings.maxDecodeBatch,
     })
   );
   const actor = (() => {
@@ -57,7 +58,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
           leaseTtlMs: settings.leaseTtlMs,
         });
       case "broker":
-        return runKvBroker({ subjects, chunkBytes: settings.kvChunkBytes, expectTimeoutMs: 2_000, sweepMs: 100 });
+        return runKvBroker({ subjects, chunkBytes: settings.kvChunkBytes, sweepMs: 100 });
       case "prefill":
         return engine.pipe(
           Effect.flatMap((e) =>
@@ -77,6 +78,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
                 heartbeatMs: settings.heartbeatMs,
                 creditWindow: 8,
                 maxPendingTransfers: 64,
+                kvWaitTimeoutMs: settings.leaseTtlMs,
                 exitAfterKvExpect: process.env.TANDEM_FAULT === "decode-exit-after-kv-expect",
               },
               e,

@@ -6,7 +6,13 @@ import { readSettings } from "../runtime/settings.ts";
 
 export const monolithicEngine = (modelPath: string) => {
   const settings = readSettings();
-  return makeLlamaCppEngine({ modelPath, contextSize: settings.contextSize, sequences: settings.sequences, threads: settings.threads });
+  return makeLlamaCppEngine({
+    modelPath,
+    contextSize: settings.contextSize,
+    sequences: settings.sequences,
+    threads: settings.threads,
+    maxDecodeBatch: settings.maxDecodeBatch,
+  });
 };
 
 /** Greedy tokens for every prompt, keyed by prompt. */

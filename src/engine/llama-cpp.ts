@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { readFile, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Effect, Queue, Scope } from "effect";
+import { Effect, Queue, Scope, Semaphore } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
@@ -21,9 +21,15 @@ export interface LlamaCppOptions {
   readonly threads?: number;
   /** Changes the KV layout (V transposed when off), so it is part of the KV format. */
   readonly flashAttention?: boolean;
+  /**
+   * Most sequences that share one decode step. llama.cpp's CPU matmul takes another kernel from 4 columns
+   * on, and greedy output then drifts from the single-sequence run (measured with the test model: 0 of 199
+   * answers differ at 2–3 wide, 16 of 24 at 8 wide). 3 keeps every answer exact; raise it for throughput.
+   */
+  readonly maxDecodeBatch?: number;
 }
 
-export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flashAttention: false } as const;
+export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flashAttention: true, maxDecodeBatch: 3 } as const;
 
 const VENDOR = "cpu";
 
@@ -36,6 +42,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
     const sequences = options.sequences ?? LLAMA_DEFAULTS.sequences;
     const threads = options.threads ?? LLAMA_DEFAULTS.threads;
     const flashAttention = options.flashAttention ?? LLAMA_DEFAULTS.flashAttention;
+    const maxDecodeBatch = options.maxDecodeBatch ?? LLAMA_DEFAULTS.maxDecodeBatch;
 
     const llama = yield* Effect.tryPromise({
       try: () => getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads }),
@@ -60,6 +67,12 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
     // reclaims a disposed sequence id asynchronously, so a fresh getSequence() right after can fail.
     const free = yield* Queue.bounded<LlamaContextSequence>(sequences);
     for (let i = 0; i < sequences; i++) Queue.offerUnsafe(free, context.getSequence());
+    // Prompts are evaluated one at a time: llama.cpp splits a batch of several sequences into equal-length
+    // ubatches, so a prompt batched with another can have its last tokens evaluated in a different shape,
+    // and its greedy output would then depend on what it shared a batch with. Decode steps (one token per
+    // sequence) still batch together.
+    const promptLock = yield* Semaphore.make(1);
+    const decodeSlots = yield* Semaphore.make(maxDecodeBatch);
     let stateFileCounter = 0;
     const eosToken = model.tokens.eos ?? 2;
 
@@ -112,8 +125,18 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
         }).pipe(Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))));
       }),
       decode: (token, maxNewTokens, onToken) =>
-        generateFrom(seq, [token], maxNewTokens, (t) => onToken(t, detokenize([t], seq.contextTokens.slice(0, -1)))),
+        decodeSlots.withPermits(1)(
+          generateFrom(seq, [token], maxNewTokens, (t) => onToken(t, detokenize([t], seq.contextTokens.slice(0, -1)))),
+        ),
     });
+
+    const prefill = (tokens: ReadonlyArray<number>) =>
+      Effect.gen(function* () {
+        const seq = yield* acquireSequence;
+        let firstToken = eosToken;
+        yield* promptLock.withPermits(1)(generateFrom(seq, tokens, 1, (t) => Effect.sync(() => void (firstToken = t))));
+        return { sequence: liveSequence(seq), firstToken };
+      });
 
     const engine: Engine = {
       info: {
@@ -128,13 +151,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
       },
       tokenize: (text) => Effect.sync(() => [...(model.tokens.bos === null ? [] : [model.tokens.bos]), ...model.tokenize(text, false)]),
       detokenize,
-      prefill: (tokens) =>
-        Effect.gen(function* () {
-          const seq = yield* acquireSequence;
-          let firstToken = eosToken;
-          yield* generateFrom(seq, tokens, 1, (t) => Effect.sync(() => void (firstToken = t)));
-          return { sequence: liveSequence(seq), firstToken };
-        }),
+      prefill,
       importKv: (bytes) =>
         Effect.gen(function* () {
           const seq = yield* acquireSequence;
@@ -148,12 +165,15 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
           }).pipe(Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))));
           return liveSequence(seq);
         }),
+      // The same prefill and decode as the disaggregated path, in one sequence that never leaves this process.
       generate: (tokens, maxTokens, onToken) =>
         Effect.scoped(
           Effect.gen(function* () {
-            const seq = yield* acquireSequence;
-            const out: number[] = [];
-            yield* generateFrom(seq, tokens, maxTokens, (t) =>
+            const { sequence, firstToken } = yield* prefill(tokens);
+            if (firstToken === eosToken || maxTokens < 1) return [];
+            const out = [firstToken];
+            onToken?.(firstToken);
+            yield* sequence.decode(firstToken, maxTokens - 1, (t) =>
               Effect.sync(() => {
                 out.push(t);
                 onToken?.(t);

@@ -94,11 +94,24 @@ export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   attempt: Count,
   prompt: Schema.String,
   maxTokens: Count,
+  /** The client's inbox; prefill publishes the first TokenChunk (seq 0) there directly. */
+  replyTo: Schema.String,
+});
+export type PrefillCommand = typeof PrefillCommand.Type;
+
+/**
+ * Request actor → prefill worker, once the broker has opened the transfer: send the KV held for
+ * (requestId, attempt). Sent in parallel with prefill so opening the transfer stays off the TTFT path.
+ */
+export const KvSendCommand = Schema.TaggedStruct("KvSendCommand", {
+  v: V,
+  requestId: Schema.String,
+  attempt: Count,
   transferId: Schema.String,
   /** Chunk size the broker chose for this transfer (the sender may only go smaller). */
   chunkBytes: Count,
 });
-export type PrefillCommand = typeof PrefillCommand.Type;
+export type KvSendCommand = typeof KvSendCommand.Type;
 
 export const PrefillDone = Schema.TaggedStruct("PrefillDone", {
   v: V,
@@ -110,7 +123,6 @@ export const PrefillDone = Schema.TaggedStruct("PrefillDone", {
    * the first token. In both cases no KV is sent and no decode follows. `continue`: decode follows.
    */
   next: Schema.Literals(["eos", "length", "continue"]),
-  kvBytes: Count,
   prefillMs: Schema.Number,
   pid: Count,
 });
@@ -138,6 +150,8 @@ export const DecodeDone = Schema.TaggedStruct("DecodeDone", {
   v: V,
   tokens: Count,
   finishReason: FinishReason,
+  /** Size of the KV cache this worker received and imported. */
+  kvBytes: Count,
   /** Time from the command's arrival until the KV cache was imported. */
   waitKvMs: Schema.Number,
   decodeMs: Schema.Number,
@@ -167,7 +181,7 @@ export const TransferOpened = Schema.TaggedStruct("TransferOpened", {
 });
 export type TransferOpened = typeof TransferOpened.Type;
 
-/** Broker → receiver: get ready for a transfer (subscribe to its data subject). */
+/** Broker → receiver (no reply): get ready for a transfer — subscribe to its data subject and grant credit. */
 export const KvExpect = Schema.TaggedStruct("KvExpect", {
   v: V,
   transferId: Schema.String,
@@ -200,8 +214,11 @@ export const KvChunk = Schema.TaggedStruct("KvChunk", {
 });
 export type KvChunk = typeof KvChunk.Type;
 
-/** Receiver → sender: permission to send `grant` more chunks. */
-export const KvCredit = Schema.TaggedStruct("KvCredit", { v: V, transferId: Schema.String, grant: Count });
+/**
+ * Receiver → sender: the sender may send chunks with index < `upTo`. Cumulative, so a repeated or lost
+ * credit does no harm. `upTo: 0`, repeated until the offer arrives, means "listening, no offer yet".
+ */
+export const KvCredit = Schema.TaggedStruct("KvCredit", { v: V, transferId: Schema.String, upTo: Count });
 export type KvCredit = typeof KvCredit.Type;
 
 export const KvDataMessage = Schema.Union([KvOffer, KvChunk]);
@@ -217,6 +234,9 @@ export const TransferAbort = Schema.TaggedStruct("TransferAbort", {
   reason: Schema.String,
 });
 export type TransferAbort = typeof TransferAbort.Type;
+
+/** The abort reason a decode worker gives when it cannot take another transfer; callers see `Overloaded`. */
+export const RECEIVER_OVERLOADED = "receiver_overloaded";
 
 export const TransferState = Schema.Literals(["completed", "aborted", "expired"]);
 export type TransferState = typeof TransferState.Type;

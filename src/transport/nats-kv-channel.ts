@@ -1,6 +1,8 @@
-// The default KV data plane: the sender offers, then publishes chunks on the transfer's data subject as the
-// receiver grants credits on its credit subject. Every chunk carries a CRC-32; the offer carries one for the
-// whole payload. Backpressure is the receiver's window; a sender without credit for too long gives up.
+// The default KV data plane. The sender offers on the transfer's data subject; the receiver answers with
+// credit on the credit subject and the sender publishes chunks up to it. Neither side has to subscribe first:
+// until the offer arrives the receiver keeps sending `upTo: 0` ("listening, no offer"), which makes the sender
+// offer again. Credits are cumulative (`upTo`), so repeats are harmless. Every chunk carries a CRC-32, the offer one for the whole payload. A sender without
+// new credit for too long, or a receiver without data, gives up.
 import { Effect, Queue, Result, Scope } from "effect";
 import { crc32 } from "../kv/checksum.ts";
 import { chunkAt, chunkCount } from "../kv/chunking.ts";
@@ -35,13 +37,14 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
     Effect.gen(function* () {
       const { subjects, transferId, bytes, chunkBytes } = options;
       const chunks = chunkCount(bytes.length, chunkBytes);
-      // Credits are granted at most once per chunk, so `chunks` bounds the queue.
-      const credits = yield* Queue.bounded<number>(chunks + 1);
+      // A receiver's `upTo` only grows, so when this small buffer is full the sliding queue drops the oldest
+      // (lowest) credits and keeps the newest: nothing is lost.
+      const credits = yield* Queue.sliding<number>(16);
       yield* subscribeScoped(subjects.kvCredit(transferId), (msg) => {
         const credit = decodeCredit(msg.data);
-        if (Result.isSuccess(credit)) Queue.offerUnsafe(credits, credit.success.grant);
+        if (Result.isSuccess(credit)) Queue.offerUnsafe(credits, credit.success.upTo);
       });
-      yield* tell(subjects.kvData(transferId), KvOffer, {
+      const offer = tell(subjects.kvData(transferId), KvOffer, {
         _tag: "KvOffer",
         transferId,
         totalBytes: bytes.length,
@@ -50,22 +53,29 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
         checksum: crc32(bytes),
         format: options.format,
       });
-      let available = 0;
+      let allowed = 0;
+      /** Waits until chunk `index` may be sent; `upTo: 0` means "I am listening and have no offer": offer again. */
+      const awaitCredit = (index: number) =>
+        Effect.gen(function* () {
+          while (allowed <= index) {
+            const upTo = yield* Queue.take(credits).pipe(
+              Effect.timeoutOrElse({
+                duration: options.stallTimeoutMs,
+                orElse: () =>
+                  Effect.fail(
+                    unavailable("kv_receiver_stalled", `no credit from the receiver of ${transferId} for ${options.stallTimeoutMs} ms`),
+                  ),
+              }),
+            );
+            if (upTo === 0 && index === 0) yield* offer;
+            allowed = Math.max(allowed, upTo);
+          }
+        });
+      yield* offer;
       for (let index = 0; index < chunks; index++) {
-        while (available === 0) {
-          available += yield* Queue.take(credits).pipe(
-            Effect.timeoutOrElse({
-              duration: options.stallTimeoutMs,
-              orElse: () =>
-                Effect.fail(
-                  unavailable("kv_receiver_stalled", `no credit from the receiver of ${transferId} for ${options.stallTimeoutMs} ms`),
-                ),
-            }),
-          );
-        }
+        yield* awaitCredit(index);
         const chunk = chunkAt(bytes, chunkBytes, index);
         yield* tell(subjects.kvData(transferId), KvChunk, { _tag: "KvChunk", transferId, index, bytes: chunk, checksum: crc32(chunk) });
-        available--;
       }
       const { connection } = yield* NatsClient;
       yield* Effect.promise(() => connection.flush().catch(() => undefined));
@@ -103,27 +113,27 @@ export const listenForKv = (
       }),
       Effect.flatMap((bytes) => Effect.fromResult(decodeData(bytes))),
     );
-    const grant = (n: number) => tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, grant: n });
+    const grant = (upTo: number) => tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, upTo });
 
     return Effect.gen(function* () {
-      const offer = yield* next;
+      // Until the offer arrives, keep saying "listening, no offer yet" (upTo 0): the sender may have offered
+      // before we subscribed, and answers this by offering again.
+      const offer = yield* next.pipe(Effect.raceFirst(Effect.forever(grant(0).pipe(Effect.andThen(Effect.sleep(HELLO_MS))))));
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
       const payload = new Uint8Array(offer.totalBytes);
-      let outstanding = Math.min(options.window, offer.chunks);
-      yield* grant(outstanding);
+      let granted = Math.min(offer.chunks, options.window);
+      yield* grant(granted);
       for (let received = 0; received < offer.chunks;) {
         const message = yield* next;
-        if (message._tag !== "KvChunk") return yield* Effect.fail(internal("kv_protocol", `second offer on ${transferId}`));
+        if (message._tag !== "KvChunk") continue; // a repeated offer
         if (crc32(message.bytes) !== message.checksum) {
           return yield* Effect.fail(internal("kv_checksum_mismatch", `chunk ${message.index} of ${transferId} is corrupt`));
         }
         payload.set(message.bytes, message.index * offer.chunkBytes);
         received++;
-        outstanding--;
-        const remaining = offer.chunks - received;
-        if (remaining > outstanding) {
-          yield* grant(1);
-          outstanding++;
+        if (granted < offer.chunks) {
+          granted = Math.min(offer.chunks, received + options.window);
+          yield* grant(granted);
         }
       }
       if (crc32(payload) !== offer.checksum) {
@@ -132,3 +142,6 @@ export const listenForKv = (
       return payload;
     });
   });
+
+/** How often a receiver says it is listening while it waits for the offer. */
+const HELLO_MS = 20;
