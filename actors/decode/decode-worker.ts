@@ -14,6 +14,7 @@ import {
   encodeMessage,
   KvExpect,
   RECEIVER_OVERLOADED,
+  requestKey,
   type Subjects,
   TandemError,
   TokenChunk,
@@ -25,6 +26,11 @@ import { Log } from "../../src/runtime/log.ts";
 import { registerMember } from "../../src/transport/membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
+
+interface Arrival {
+  readonly bytes: Uint8Array;
+  readonly transferId: string;
+}
 
 export interface DecodeWorkerConfig {
   readonly id: string;
@@ -51,7 +57,8 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const log = yield* Log;
     const receivers = yield* FiberMap.make<string>();
     const decodes = yield* FiberMap.make<string>();
-    const arrivals = new Map<string, Deferred.Deferred<Uint8Array, TandemError>>();
+    /** Per request attempt (requestKey): the KV once it has arrived, and the transfer it came on. */
+    const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
     let inFlight = 0;
 
     yield* registerMember(subjects.membersBucket, config.heartbeatMs, () => ({
@@ -68,33 +75,31 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
       contextSize: engine.info.contextSize,
     }));
 
-    /** The arrival slot of a transfer, created by whichever of announcement and decode command comes first. */
-    const arrivalOf = (transferId: string) => {
-      let arrived = arrivals.get(transferId);
+    /** The arrival slot of a request attempt, created by whichever of announcement and decode command comes first. */
+    const arrivalOf = (key: string) => {
+      let arrived = arrivals.get(key);
       if (arrived === undefined) {
-        arrived = Deferred.makeUnsafe<Uint8Array, TandemError>();
-        arrivals.set(transferId, arrived);
+        arrived = Deferred.makeUnsafe<Arrival, TandemError>();
+        arrivals.set(key, arrived);
       }
       return arrived;
     };
-    const forget = (transferId: string) =>
-      Effect.sync(() => arrivals.delete(transferId)).pipe(Effect.andThen(FiberMap.remove(receivers, transferId)));
+    const forget = (key: string) => Effect.sync(() => arrivals.delete(key)).pipe(Effect.andThen(FiberMap.remove(receivers, key)));
     /** The request gave up: stop receiving and stop decoding, so nothing more reaches the caller. */
-    const cancel = (transferId: string) => forget(transferId).pipe(Effect.andThen(FiberMap.remove(decodes, transferId)));
+    const cancel = (key: string) => forget(key).pipe(Effect.andThen(FiberMap.remove(decodes, key)));
 
     const onExpect = (msg: Msg) =>
       Effect.gen(function* () {
         const expect = yield* decodeExpect(msg.data);
-        if (!arrivals.has(expect.transferId) && arrivals.size >= config.maxPendingTransfers) {
+        const key = requestKey(expect.requestId, expect.attempt);
+        const abort = (reason: string) =>
+          tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", requestId: expect.requestId, attempt: expect.attempt, reason });
+        if (!arrivals.has(key) && arrivals.size >= config.maxPendingTransfers) {
           log.warn({ transferId: expect.transferId, pending: arrivals.size }, "refusing a transfer: too many pending");
-          yield* tell(subjects.broker("abort"), TransferAbort, {
-            _tag: "TransferAbort",
-            transferId: expect.transferId,
-            reason: RECEIVER_OVERLOADED,
-          });
+          yield* abort(RECEIVER_OVERLOADED);
           return;
         }
-        const arrived = arrivalOf(expect.transferId);
+        const arrived = arrivalOf(key);
         const listening = yield* Deferred.make<void>();
         const receive = Effect.gen(function* () {
           const receiveAll = yield* listenForKv({
@@ -110,22 +115,19 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
             transferId: expect.transferId,
             bytes: bytes.length,
           });
-          return bytes;
+          return { bytes, transferId: expect.transferId };
         }).pipe(
-          Effect.tapError((error) =>
-            tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", transferId: expect.transferId, reason: error.reason })
-              .pipe(Effect.ignore)
-          ),
+          Effect.tapError((error) => abort(error.reason).pipe(Effect.ignore)),
           Effect.scoped,
           Effect.exit,
           Effect.flatMap((exit) => Deferred.done(arrived, exit)),
           // Nobody came to decode it: drop the bytes after the lease time rather than hold them forever.
           Effect.andThen(Effect.sleep(expect.ttlMs)),
           Effect.andThen(Effect.sync(() => {
-            if (arrivals.get(expect.transferId) === arrived) arrivals.delete(expect.transferId);
+            if (arrivals.get(key) === arrived) arrivals.delete(key);
           })),
         );
-        yield* FiberMap.run(receivers, expect.transferId, receive);
+        yield* FiberMap.run(receivers, key, receive);
         yield* Deferred.await(listening);
         if (config.exitAfterKvExpect) {
           log.warn({ transferId: expect.transferId }, "fault injection: exiting before the KV arrives");
@@ -138,15 +140,16 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
       Effect.gen(function* () {
         const command = yield* decodeCommand(msg.data);
         // The broker's announcement and this command travel separately and may be handled in either order.
-        const arrived = arrivalOf(command.transferId);
+        const key = requestKey(command.requestId, command.attempt);
+        const arrived = arrivalOf(key);
         inFlight++;
         const received = performance.now();
         const decoding = Effect.scoped(
           Effect.gen(function* () {
-            const kv = yield* Deferred.await(arrived).pipe(
+            const { bytes: kv, transferId } = yield* Deferred.await(arrived).pipe(
               Effect.timeoutOrElse({
                 duration: config.kvWaitTimeoutMs,
-                orElse: () => Effect.fail(unavailable("kv_not_arrived", `KV of ${command.transferId} did not arrive in ${config.kvWaitTimeoutMs} ms`)),
+                orElse: () => Effect.fail(unavailable("kv_not_arrived", `KV of request ${key} did not arrive in ${config.kvWaitTimeoutMs} ms`)),
               }),
             );
             const sequence = yield* engine.importKv(kv).pipe(Effect.mapError(driverFaultToError));
@@ -165,6 +168,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
               _tag: "DecodeDone",
               tokens: result.tokens,
               finishReason: result.finishReason,
+              transferId,
               kvBytes: kv.length,
               waitKvMs,
               decodeMs: performance.now() - started,
@@ -173,15 +177,15 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
           }),
         ).pipe(
           Effect.catch((error: TandemError) => respondFailure(msg, error)),
-          Effect.ensuring(Effect.sync(() => void inFlight--).pipe(Effect.andThen(forget(command.transferId)))),
+          Effect.ensuring(Effect.sync(() => void inFlight--).pipe(Effect.andThen(forget(key)))),
         );
-        // Run under the transfer id so a cancel can interrupt it; a cancelled decode just stops (no reply).
-        yield* FiberMap.run(decodes, command.transferId, decoding).pipe(Effect.flatMap(Fiber.await));
+        // Run under the request key so a cancel can interrupt it; a cancelled decode just stops (no reply).
+        yield* FiberMap.run(decodes, key, decoding).pipe(Effect.flatMap(Fiber.await));
       }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));
 
     const onCancel = (msg: Msg) =>
       decodeCancel(msg.data).pipe(
-        Effect.flatMap((command) => cancel(command.transferId)),
+        Effect.flatMap((command) => cancel(requestKey(command.requestId, command.attempt))),
         Effect.ignore,
       );
 

@@ -2,7 +2,7 @@
 // operator can see it), tells the receiver to get ready, and ends the lease when the receiver confirms,
 // either side aborts, or the TTL runs out. Every end is published on events.transfer.
 import { Clock, Effect, Queue } from "effect";
-import type { Msg } from "nats";
+import { type Msg, StorageType } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import {
   Ack,
@@ -13,6 +13,7 @@ import {
   KvExpect,
   type LeaseRecord,
   LeaseRecord as LeaseRecordSchema,
+  requestKey,
   type Subjects,
   TandemError,
   TransferAbort,
@@ -48,7 +49,7 @@ export const runKvBroker = (config: KvBrokerConfig) =>
     const log = yield* Log;
     const chunkBytes = chunkSizeFor(maxPayload, config.chunkBytes ?? DEFAULT_CHUNK_BYTES);
     const leaseBucket = yield* Effect.tryPromise({
-      try: () => connection.jetstream().views.kv(subjects.leasesBucket, { history: 1 }),
+      try: () => connection.jetstream().views.kv(subjects.leasesBucket, { history: 1, storage: StorageType.Memory }),
       catch: (cause) => unavailable("jetstream_unavailable", `cannot open ${subjects.leasesBucket}: ${String(cause)}`),
     });
     // The lease table lives here; the KV bucket mirrors it for operators. Mirror writes go through one
@@ -62,6 +63,8 @@ export const runKvBroker = (config: KvBrokerConfig) =>
         if (!Queue.offerUnsafe(mirror, write)) log.warn("lease mirror backlog full; a bucket write was skipped");
       });
     const leases = new Map<string, LeaseRecord>();
+    /** requestKey → transferId, so a transfer can be aborted by the request it belongs to. */
+    const byRequest = new Map<string, string>();
     const counters = { opened: 0, completed: 0, aborted: 0, expired: 0, bytesMoved: 0 };
     let nextId = 0;
     const idPrefix = `${Date.now().toString(36)}${process.pid.toString(36)}`;
@@ -71,18 +74,28 @@ export const runKvBroker = (config: KvBrokerConfig) =>
         const lease = leases.get(transferId);
         if (lease === undefined) return false;
         leases.delete(transferId);
+        byRequest.delete(requestKey(lease.requestId, lease.attempt));
+        const { requestId, attempt } = lease;
         if (state !== "completed") {
           // The receiver may be holding a subscription or bytes for this transfer: tell it to drop them.
-          yield* tell(subjects.worker(lease.receiver, "cancel"), CancelCommand, { _tag: "CancelCommand", transferId }).pipe(Effect.ignore);
+          yield* tell(subjects.worker(lease.receiver, "cancel"), CancelCommand, { _tag: "CancelCommand", requestId, attempt }).pipe(
+            Effect.ignore,
+          );
         }
         if (state === "completed") {
           counters.completed++;
           counters.bytesMoved += bytes;
         } else counters[state]++;
         yield* mirrorWrite(() => leaseBucket.delete(transferId));
-        yield* tell(subjects.events("transfer"), TransferEvent, { _tag: "TransferEvent", transferId, state, reason, bytes }).pipe(
-          Effect.ignore,
-        );
+        yield* tell(subjects.events("transfer"), TransferEvent, {
+          _tag: "TransferEvent",
+          transferId,
+          requestId,
+          attempt,
+          state,
+          reason,
+          bytes,
+        }).pipe(Effect.ignore);
         return true;
       });
 
@@ -94,12 +107,17 @@ export const runKvBroker = (config: KvBrokerConfig) =>
         const lease: LeaseRecord = {
           transferId,
           requestId: open.requestId,
+          attempt: open.attempt,
           sender: open.sender,
           receiver: open.receiver,
           openedAt: now,
           expiresAt: now + open.ttlMs,
         };
+        const key = requestKey(open.requestId, open.attempt);
+        const previous = byRequest.get(key);
+        if (previous !== undefined) yield* end(previous, "aborted", "superseded", 0);
         leases.set(transferId, lease);
+        byRequest.set(key, transferId);
         counters.opened++;
         yield* mirrorWrite(() => leaseBucket.put(transferId, JSON.stringify(encodeLease(lease))));
         // The receiver subscribes and grants credit on its own; the sender waits for that credit, so nothing
@@ -108,6 +126,7 @@ export const runKvBroker = (config: KvBrokerConfig) =>
           _tag: "KvExpect",
           transferId,
           requestId: open.requestId,
+          attempt: open.attempt,
           sender: open.sender,
           ttlMs: open.ttlMs,
         });
@@ -123,7 +142,10 @@ export const runKvBroker = (config: KvBrokerConfig) =>
 
     const onAbort = (msg: Msg) =>
       decodeAbort(msg.data).pipe(
-        Effect.flatMap((abort) => end(abort.transferId, "aborted", abort.reason, 0)),
+        Effect.flatMap((abort) => {
+          const transferId = byRequest.get(requestKey(abort.requestId, abort.attempt));
+          return transferId === undefined ? Effect.succeed(false) : end(transferId, "aborted", abort.reason, 0);
+        }),
         Effect.andThen(respond(msg, Ack, { _tag: "Ack" })),
         Effect.catch((error: TandemError) => respondFailure(msg, error)),
       );

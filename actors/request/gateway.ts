@@ -19,18 +19,16 @@ import {
   GenerateFailed,
   GenerateRequest,
   invalidRequest,
-  KvSendCommand,
   overloaded,
   PrefillCommand,
   RECEIVER_OVERLOADED,
+  requestKey,
   PrefillDone,
   type Subjects,
   TandemError,
   TokenChunk,
   TransferAbort,
   TransferEvent,
-  TransferOpen,
-  TransferOpened,
   unavailable,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
@@ -86,7 +84,7 @@ export const runGateway = (config: GatewayConfig) =>
     yield* subscribeScoped(subjects.events("transfer"), (msg) => {
       const event = decodeTransferEvent(msg.data);
       if (Result.isFailure(event)) return;
-      const watch = transfers.get(event.success.transferId);
+      const watch = transfers.get(requestKey(event.success.requestId, event.success.attempt));
       if (watch) Deferred.doneUnsafe(watch.ended, Effect.succeed({ event: event.success, at: performance.now() }));
     });
 
@@ -148,48 +146,38 @@ export const runGateway = (config: GatewayConfig) =>
         yield* adjust(prefillWorker.id, 1);
         yield* adjust(decodeWorker.id, 1);
 
-        let transferId: string | undefined;
-        /** Ends a transfer this request no longer needs: the broker drops the lease, the decode worker forgets it. */
+        const attempt = 0;
+        const key = requestKey(requestId, attempt);
+        const watch: TransferWatch = { ended: yield* Deferred.make<TransferEnd>() };
+        transfers.set(key, watch);
+        /** Ends this attempt's transfer and decode, wherever they are: the broker drops the lease, the decode worker stops. */
         const release = (reason: string) =>
-          Effect.gen(function* () {
-            if (transferId === undefined) return;
-            const id = transferId;
-            transferId = undefined;
-            transfers.delete(id);
-            yield* tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", transferId: id, reason });
-            yield* tell(subjects.worker(decodeWorker.id, "cancel"), CancelCommand, { _tag: "CancelCommand", transferId: id });
-          }).pipe(Effect.ignore);
+          Effect.all([
+            tell(subjects.broker("abort"), TransferAbort, { _tag: "TransferAbort", requestId, attempt, reason }),
+            tell(subjects.worker(decodeWorker.id, "cancel"), CancelCommand, { _tag: "CancelCommand", requestId, attempt }),
+          ]).pipe(Effect.ignore);
 
         return yield* Effect.gen(function* () {
-          let firstTokenAt = 0;
-          // Opening the transfer and prefilling run at once: the broker's work stays off the TTFT path.
+          // Only the prefill worker is on the TTFT path: it publishes the first token to the caller itself, then
+          // opens the transfer to the decode worker at the broker and sends the KV.
           lifecycle.enter("prefilling", performance.now());
-          const openTransfer = ask(
-            subjects.broker("open"),
-            TransferOpen,
-            { _tag: "TransferOpen", requestId, attempt: 0, sender: prefillWorker.id, receiver: decodeWorker.id, ttlMs: config.leaseTtlMs },
-            TransferOpened,
-            Math.min(5_000, config.leaseTtlMs),
-          ).pipe(
-            Effect.tap((opened) =>
-              Effect.gen(function* () {
-                transferId = opened.transferId;
-                transfers.set(opened.transferId, { ended: yield* Deferred.make<TransferEnd>() });
-              })
-            ),
-          );
-          const runPrefill = ask(
+          const prefill = yield* ask(
             subjects.worker(prefillWorker.id, "prefill"),
             PrefillCommand,
-            { _tag: "PrefillCommand", requestId, attempt: 0, prompt: request.prompt, maxTokens, replyTo: inbox },
+            {
+              _tag: "PrefillCommand",
+              requestId,
+              attempt,
+              prompt: request.prompt,
+              maxTokens,
+              replyTo: inbox,
+              decodeWorker: decodeWorker.id,
+              leaseTtlMs: config.leaseTtlMs,
+            },
             PrefillDone,
             config.maxTimeoutMs,
-          ).pipe(
-            Effect.tap(() => Effect.sync(() => void (firstTokenAt = performance.now()))),
-            Effect.raceFirst(lost(prefillWorker.id)),
-          );
-          const [opened, prefill] = yield* Effect.all([openTransfer, runPrefill], { concurrency: 2 });
-          const watch = transfers.get(opened.transferId)!;
+          ).pipe(Effect.raceFirst(lost(prefillWorker.id)));
+          const firstTokenAt = performance.now();
           const firstIsEos = prefill.next === "eos";
           const firstChunks = firstIsEos ? 0 : 1;
           const route = {
@@ -197,12 +185,11 @@ export const runGateway = (config: GatewayConfig) =>
             prefillPid: prefill.pid,
             decodeWorker: decodeWorker.id,
             decodePid: 0,
-            transferId: opened.transferId,
+            transferId: "",
             kvBytes: 0,
           };
 
           if (prefill.next !== "continue") {
-            yield* release("no_decode_needed");
             lifecycle.enter("done", performance.now());
             return {
               finishReason: firstIsEos ? ("stop" as const) : ("length" as const),
@@ -219,13 +206,6 @@ export const runGateway = (config: GatewayConfig) =>
           }
 
           lifecycle.enter("transferring", firstTokenAt);
-          yield* tell(subjects.worker(prefillWorker.id, "kv-send"), KvSendCommand, {
-            _tag: "KvSendCommand",
-            requestId,
-            attempt: 0,
-            transferId: opened.transferId,
-            chunkBytes: opened.chunkBytes,
-          });
           const transferFailed = Deferred.await(watch.ended).pipe(
             Effect.flatMap(({ event, at }) => {
               if (event.state === "completed") {
@@ -244,8 +224,7 @@ export const runGateway = (config: GatewayConfig) =>
             {
               _tag: "DecodeCommand",
               requestId,
-              attempt: 0,
-              transferId: opened.transferId,
+              attempt,
               firstToken: prefill.firstToken,
               maxNewTokens: maxTokens - 1,
               replyTo: inbox,
@@ -254,8 +233,6 @@ export const runGateway = (config: GatewayConfig) =>
             DecodeDone,
             config.maxTimeoutMs,
           ).pipe(Effect.raceFirst(transferFailed), Effect.raceFirst(lost(decodeWorker.id)));
-          transfers.delete(opened.transferId);
-          transferId = undefined;
           lifecycle.enter("decoding", performance.now());
           lifecycle.enter("done", performance.now());
           return {
@@ -267,12 +244,17 @@ export const runGateway = (config: GatewayConfig) =>
             transferMs: lifecycle.span("transferring", "decoding"),
             decodeMs: decoded.decodeMs,
             firstTokenAt,
-            route: { ...route, decodePid: decoded.pid, kvBytes: decoded.kvBytes },
+            route: { ...route, decodePid: decoded.pid, transferId: decoded.transferId, kvBytes: decoded.kvBytes },
             lifecycle,
           };
         }).pipe(
           Effect.onError(() => release("request_failed")),
-          Effect.ensuring(adjust(prefillWorker.id, -1).pipe(Effect.andThen(adjust(decodeWorker.id, -1)))),
+          Effect.ensuring(
+            Effect.sync(() => transfers.delete(key)).pipe(
+              Effect.andThen(adjust(prefillWorker.id, -1)),
+              Effect.andThen(adjust(decodeWorker.id, -1)),
+            ),
+          ),
         );
       });
 

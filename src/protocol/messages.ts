@@ -88,6 +88,9 @@ export const Ack = Schema.TaggedStruct("Ack", { v: V });
 
 // ---- prefill worker ---------------------------------------------------------------------------------
 
+/** Identifies one attempt at one request; prefill, broker and decode all key their state by it. */
+export const requestKey = (requestId: string, attempt: number) => `${requestId}#${attempt}`;
+
 export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   v: V,
   requestId: Schema.String,
@@ -96,22 +99,11 @@ export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   maxTokens: Count,
   /** The client's inbox; prefill publishes the first TokenChunk (seq 0) there directly. */
   replyTo: Schema.String,
+  /** The decode worker that will receive this request's KV; prefill opens the transfer to it at the broker. */
+  decodeWorker: Schema.String,
+  leaseTtlMs: Count,
 });
 export type PrefillCommand = typeof PrefillCommand.Type;
-
-/**
- * Request actor → prefill worker, once the broker has opened the transfer: send the KV held for
- * (requestId, attempt). Sent in parallel with prefill so opening the transfer stays off the TTFT path.
- */
-export const KvSendCommand = Schema.TaggedStruct("KvSendCommand", {
-  v: V,
-  requestId: Schema.String,
-  attempt: Count,
-  transferId: Schema.String,
-  /** Chunk size the broker chose for this transfer (the sender may only go smaller). */
-  chunkBytes: Count,
-});
-export type KvSendCommand = typeof KvSendCommand.Type;
 
 export const PrefillDone = Schema.TaggedStruct("PrefillDone", {
   v: V,
@@ -134,7 +126,6 @@ export const DecodeCommand = Schema.TaggedStruct("DecodeCommand", {
   v: V,
   requestId: Schema.String,
   attempt: Count,
-  transferId: Schema.String,
   /** The token prefill produced; decode feeds it first. */
   firstToken: TokenId,
   /** How many more tokens decode may produce. */
@@ -150,6 +141,7 @@ export const DecodeDone = Schema.TaggedStruct("DecodeDone", {
   v: V,
   tokens: Count,
   finishReason: FinishReason,
+  transferId: Schema.String,
   /** Size of the KV cache this worker received and imported. */
   kvBytes: Count,
   /** Time from the command's arrival until the KV cache was imported. */
@@ -159,7 +151,8 @@ export const DecodeDone = Schema.TaggedStruct("DecodeDone", {
 });
 export type DecodeDone = typeof DecodeDone.Type;
 
-export const CancelCommand = Schema.TaggedStruct("CancelCommand", { v: V, transferId: Schema.String });
+/** Drop everything held for this request attempt: a pending transfer, a running decode. No reply. */
+export const CancelCommand = Schema.TaggedStruct("CancelCommand", { v: V, requestId: Schema.String, attempt: Count });
 
 // ---- KV broker and the transfer data plane ----------------------------------------------------------
 
@@ -186,6 +179,7 @@ export const KvExpect = Schema.TaggedStruct("KvExpect", {
   v: V,
   transferId: Schema.String,
   requestId: Schema.String,
+  attempt: Count,
   sender: Schema.String,
   ttlMs: Count,
 });
@@ -228,9 +222,11 @@ export const TransferComplete = Schema.TaggedStruct("TransferComplete", {
   transferId: Schema.String,
   bytes: Count,
 });
+/** Ends the transfer of a request attempt, if there is one (anyone involved may send it). */
 export const TransferAbort = Schema.TaggedStruct("TransferAbort", {
   v: V,
-  transferId: Schema.String,
+  requestId: Schema.String,
+  attempt: Count,
   reason: Schema.String,
 });
 export type TransferAbort = typeof TransferAbort.Type;
@@ -245,6 +241,8 @@ export type TransferState = typeof TransferState.Type;
 export const TransferEvent = Schema.TaggedStruct("TransferEvent", {
   v: V,
   transferId: Schema.String,
+  requestId: Schema.String,
+  attempt: Count,
   state: TransferState,
   reason: Schema.String,
   bytes: Count,
@@ -256,6 +254,7 @@ export const BrokerStatsQuery = Schema.TaggedStruct("BrokerStatsQuery", { v: V }
 export const LeaseRecord = Schema.Struct({
   transferId: Schema.String,
   requestId: Schema.String,
+  attempt: Count,
   sender: Schema.String,
   receiver: Schema.String,
   openedAt: Schema.Number,

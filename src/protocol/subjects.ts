@@ -11,7 +11,7 @@ export const assertSubjectToken = (kind: string, token: string): string => {
   return token;
 };
 
-export type WorkerVerb = "prefill" | "kv-send" | "decode" | "kv-expect" | "cancel";
+export type WorkerVerb = "prefill" | "decode" | "kv-expect" | "cancel";
 export type BrokerVerb = "open" | "complete" | "abort" | "stats";
 
 export interface Subjects {

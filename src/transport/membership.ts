@@ -2,7 +2,7 @@
 // removes records of workers that died without saying goodbye. Readers keep a live view from a watch and
 // drop records whose last heartbeat is older than two intervals, so a dead worker leaves routing fast.
 import { Clock, Effect, Result, Scope } from "effect";
-import type { KV } from "nats";
+import { type KV, StorageType } from "nats";
 import { decodeMessageResult, encodeMessage, MemberRecord, type TandemError, unavailable } from "../protocol/index.ts";
 import { NatsClient } from "./nats-client.ts";
 
@@ -13,7 +13,7 @@ const openBucket = (bucket: string, heartbeatMs: number) =>
   Effect.gen(function* () {
     const { connection } = yield* NatsClient;
     return yield* Effect.tryPromise({
-      try: () => connection.jetstream().views.kv(bucket, { history: 1, ttl: heartbeatMs * 5 }),
+      try: () => connection.jetstream().views.kv(bucket, { history: 1, ttl: heartbeatMs * 5, storage: StorageType.Memory }),
       catch: (cause) =>
         unavailable("jetstream_unavailable", `cannot open KV bucket ${bucket} (is JetStream enabled?): ${String(cause)}`),
     });

@@ -27,6 +27,8 @@ export class NatsClient extends Context.Service<NatsClient, {
                 maxReconnectAttempts: -1,
                 reconnectTimeWait: 250,
                 pingInterval: 5_000,
+                // nats.js captures a stack per request for async traces; that costs on every ask.
+                noAsyncTraces: true,
               }),
             catch: (cause) =>
               unavailable("nats_unreachable", `cannot connect to NATS at ${options.servers}: ${String(cause)}`),
