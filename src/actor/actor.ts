@@ -6,6 +6,7 @@ import type { Msg, Service } from "nats";
 import { internal, overloaded, type TandemError } from "../protocol/index.ts";
 import { NatsClient, replyFailure } from "../transport/nats-client.ts";
 import { Log } from "../runtime/log.ts";
+import { runtimeName } from "../runtime/runtime-name.ts";
 
 export interface ActorOptions {
   /** Micro-service name (`$SRV.PING.<name>`), e.g. `tandem-prefill`. */
@@ -45,7 +46,7 @@ export const makeActor = (options: ActorOptions): Effect.Effect<Actor, never, Na
           name: options.name,
           version: options.version,
           description: options.description,
-          metadata: options.metadata,
+          metadata: { ...options.metadata, runtime: runtimeName() },
         })
       ),
       (svc) => Effect.promise(() => svc.stop().then(() => undefined, () => undefined)),

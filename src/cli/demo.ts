@@ -8,6 +8,7 @@ import { monolithicTokens } from "../cluster/monolithic.ts";
 import { resolveModelPath } from "../engine/model-resolution.ts";
 import { BrokerStats, BrokerStatsQuery, decodeMessage, encodeMessage, subjectsFor } from "../protocol/index.ts";
 import { summary } from "./percentiles.ts";
+import { runtimeName } from "../runtime/runtime-name.ts";
 
 export const DEMO_PROMPTS = [
   "Once upon a time",
@@ -41,6 +42,11 @@ export const runDemo = async (options: DemoOptions) => {
     const outcomes: GenerateOutcome[] = await Promise.all(
       prompts.map((prompt, i) => generate(nc, subjects, { prompt, maxTokens: options.maxTokens, requestId: `demo-${i}` })),
     );
+    // Which runtime each actor process runs on, as it reports itself in $SRV.INFO.
+    const runtimes = new Set<string>();
+    for await (const info of await nc.services.client().info()) {
+      if (info.metadata?.cluster === cluster.cluster && info.metadata.runtime) runtimes.add(info.metadata.runtime);
+    }
     const statsReply = await nc.request(subjects.broker("stats"), encodeMessage(BrokerStatsQuery, { _tag: "BrokerStatsQuery" }));
     const stats = await Effect.runPromise(decodeMessage(BrokerStats)(statsReply.data));
     const done = outcomes.flatMap((o) => (o.final._tag === "GenerateDone" ? [o.final] : []));
@@ -67,6 +73,8 @@ export const runDemo = async (options: DemoOptions) => {
       transfersCompleted: stats.completed,
       leasesOutstanding: stats.activeLeases.length,
       completionTokens: done.reduce((n, d) => n + d.usage.completionTokens, 0),
+      runtime: runtimeName(),
+      workerRuntimes: [...runtimes].sort(),
       ttftMs: summary(outcomes.map((o) => o.ttftMs)),
       tpotMs: summary(done.map((d) => d.timings.tpotMs)),
       sample: outcomes[0]?.text ?? "",
