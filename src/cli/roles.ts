@@ -37,9 +37,10 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
     NatsClient.layer({ servers: settings.natsUrl, name: `tandem-${role}-${id}` }),
     Log.layer({ role, id, cluster: settings.cluster }),
   );
+  const modelPath = role === "prefill" || role === "decode" ? resolveModelPath(modelFlag) : "";
   const engine = Effect.suspend(() =>
     makeLlamaCppEngine({
-      modelPath: resolveModelPath(modelFlag),
+      modelPath,
       contextSize: settings.contextSize,
       sequences: settings.sequences,
       threads: settings.threads,

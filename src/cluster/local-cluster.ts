@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
 import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
+import { resolveModelPath } from "../engine/model-resolution.ts";
 import type { Role } from "../cli/roles.ts";
 
 export interface LocalClusterOptions {
@@ -86,12 +87,14 @@ const waitUntilReady = async (nc: NatsConnection, cluster: string, prefill: numb
 
 export const startLocalCluster = async (options: LocalClusterOptions): Promise<LocalCluster> => {
   const cluster = options.cluster ?? "local";
+  // Resolved here, once, so a missing model fails now with its explanation instead of in six children.
+  const modelPath = resolveModelPath(options.modelPath);
   const nats = options.natsUrl ? undefined : await startNatsServer();
   const natsUrl = options.natsUrl ?? nats!.url;
   const processes: ClusterProcess[] = [];
   const recentOutput: string[] = [];
   const start = (role: Role, id: string, extraEnv: Record<string, string> = {}) => {
-    const [cmd, args] = selfCommand([role, "--id", id, ...(options.modelPath ? ["--model", options.modelPath] : [])]);
+    const [cmd, args] = selfCommand([role, "--id", id, "--model", modelPath]);
     const child = spawn(cmd, args, {
       stdio: ["ignore", "pipe", "pipe"],
       env: {
