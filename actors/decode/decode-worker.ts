@@ -23,7 +23,7 @@ import {
   unavailable,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
-import { registerMember } from "../../src/transport/membership.ts";
+import { registerWorker } from "../worker-membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
 
@@ -61,19 +61,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
     let inFlight = 0;
 
-    yield* registerMember(subjects.membersBucket, config.heartbeatMs, () => ({
-      id: config.id,
-      role: "decode",
-      model: engine.info.model,
-      pid: process.pid,
-      vendor: engine.info.vendor,
-      device: engine.info.device,
-      emulated: engine.info.emulated,
-      kvFormat: engine.info.kvFormat,
-      inFlight,
-      capacity: engine.info.sequences,
-      contextSize: engine.info.contextSize,
-    }));
+    yield* registerWorker(subjects, config.heartbeatMs, config.id, "decode", engine, () => inFlight);
 
     /** The arrival slot of a request attempt, created by whichever of announcement and decode command comes first. */
     const arrivalOf = (key: string) => {

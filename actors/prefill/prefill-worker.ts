@@ -20,7 +20,7 @@ import {
   TransferOpened,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
-import { registerMember } from "../../src/transport/membership.ts";
+import { registerWorker } from "../worker-membership.ts";
 import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { sendKv } from "../../src/transport/nats-kv-channel.ts";
 
@@ -41,19 +41,7 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
     const log = yield* Log;
     let inFlight = 0;
 
-    yield* registerMember(subjects.membersBucket, config.heartbeatMs, () => ({
-      id: config.id,
-      role: "prefill",
-      model: engine.info.model,
-      pid: process.pid,
-      vendor: engine.info.vendor,
-      device: engine.info.device,
-      emulated: engine.info.emulated,
-      kvFormat: engine.info.kvFormat,
-      inFlight,
-      capacity: engine.info.sequences,
-      contextSize: engine.info.contextSize,
-    }));
+    yield* registerWorker(subjects, config.heartbeatMs, config.id, "prefill", engine, () => inFlight);
 
     /** Opens the transfer at the broker and streams `kv`; on any failure the transfer is aborted. */
     const handOver = (command: PrefillCommand, kv: Uint8Array) =>

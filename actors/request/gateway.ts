@@ -2,7 +2,7 @@
 // Each request runs in its own fiber through admitted → prefilling → transferring → decoding → done|failed,
 // under a deadline. The caller gets the first token from here, the rest straight from the decode worker,
 // and exactly one final message (GenerateDone or GenerateFailed) from here.
-import { Deferred, Effect, Result } from "effect";
+import { Clock, Deferred, Effect, Result } from "effect";
 import { type Msg, nuid } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import { pickLeastLoaded } from "../../src/policy/least-loaded.ts";
@@ -79,7 +79,7 @@ export const runGateway = (config: GatewayConfig) =>
     const assigned = new Map<string, number>();
     const transfers = new Map<string, TransferWatch>();
     let tieBreak = 0;
-    const gatewayStartedAt = performance.now();
+    const gatewayStartedAt = yield* Clock.currentTimeMillis;
 
     yield* subscribeScoped(subjects.events("transfer"), (msg) => {
       const event = decodeTransferEvent(msg.data);
@@ -126,8 +126,8 @@ export const runGateway = (config: GatewayConfig) =>
         let pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
         // A gateway that has just started may not have heard every heartbeat yet: treat "no workers" as
         // "not yet" for two heartbeat intervals.
-        const warmingUp = () => performance.now() - gatewayStartedAt < config.heartbeatMs * 2;
-        while (pick._tag === "Saturated" || (pick._tag === "NoWorkers" && warmingUp())) {
+        const warmingUp = Clock.currentTimeMillis.pipe(Effect.map((now) => now - gatewayStartedAt < config.heartbeatMs * 2));
+        while (pick._tag === "Saturated" || (pick._tag === "NoWorkers" && (yield* warmingUp))) {
           yield* Effect.sleep(ADMISSION_POLL_MS);
           live = yield* membership.live;
           pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);

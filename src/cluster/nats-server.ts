@@ -37,7 +37,8 @@ export const freePort = (): Promise<number> =>
     });
   });
 
-const canConnect = (port: number) =>
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export const canConnect = (port: number) =>
   new Promise<boolean>((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port }, () => {
       socket.destroy();

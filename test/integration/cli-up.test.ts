@@ -1,10 +1,10 @@
 // The main job as a user runs it: `tandem up` starts a cluster of real processes and prints how to call it,
 // `tandem generate` streams an answer from it, and Ctrl-C (SIGINT) stops every process it started.
 import { execFile, spawn } from "node:child_process";
-import { createConnection } from "node:net";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { selfCommand } from "../../src/cluster/local-cluster.ts";
+import { canConnect } from "../../src/cluster/nats-server.ts";
 
 const alive = (pid: number) => {
   try {
@@ -14,15 +14,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-const portOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 
 it("tandem up serves tandem generate and stops every process on Ctrl-C", async () => {
   const [cmd, args] = selfCommand(["up"]);
@@ -51,5 +42,5 @@ it("tandem up serves tandem generate and stops every process on Ctrl-C", async (
   const code = await new Promise<number | null>((resolve) => up.once("exit", (c) => resolve(c)));
   expect(code).toBe(0);
   expect(pids.filter(alive)).toEqual([]);
-  expect(await portOpen(Number(url![2]))).toBe(false);
+  expect(await canConnect(Number(url![2]))).toBe(false);
 });
