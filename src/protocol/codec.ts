@@ -1,7 +1,7 @@
 // msgpack on the wire, Effect Schema at the boundary. Decoding checks the envelope (`_tag`, `v`) first so
 // an unknown version gets its own clear reason rather than a generic schema failure. The core returns a
 // Result so NATS callbacks can decode synchronously; `decodeMessage` lifts it into Effect.
-import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
+import { decode as msgpackDecode, Encoder } from "@msgpack/msgpack";
 import { Effect, Result, Schema } from "effect";
 import { invalidRequest, type TandemError } from "./errors.ts";
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "./messages.ts";
@@ -9,9 +9,14 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "./messages.ts";
 // deno-lint-ignore no-explicit-any
 export type AnySchema = Schema.Codec<any, any, never, never>;
 
+// One encoder for the process: its buffer stays grown after the first large message (a KV chunk), where a
+// fresh encoder per call would re-grow from 2 KiB by doubling, copying each time. `encode` returns a copy, so
+// reuse is safe (encoding is synchronous).
+const encoder = new Encoder();
+
 export const encodeMessage = <S extends AnySchema>(schema: S, value: Omit<S["Type"], "v">): Uint8Array => {
   const encoded = Schema.encodeSync(schema)({ ...value, v: CURRENT_VERSION } as S["Type"]);
-  return msgpackEncode(encoded);
+  return encoder.encode(encoded);
 };
 
 const readEnvelope = (bytes: Uint8Array): Result.Result<Record<string, unknown>, TandemError> => {

@@ -192,7 +192,7 @@ export const KvOffer = Schema.TaggedStruct("KvOffer", {
   totalBytes: Count,
   chunks: Count,
   chunkBytes: Count,
-  /** CRC-32 of the whole payload. */
+  /** CRC-32 over the chunks' CRC-32s (each as a little-endian u32, in order): checks the set is complete. */
   checksum: Count,
   format: Schema.String,
 });

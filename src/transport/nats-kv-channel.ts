@@ -1,8 +1,9 @@
 // The default KV data plane. The sender offers on the transfer's data subject; the receiver answers with
 // credit on the credit subject and the sender publishes chunks up to it. Neither side has to subscribe first:
 // until the offer arrives the receiver keeps sending `upTo: 0` ("listening, no offer"), which makes the sender
-// offer again. Credits are cumulative (`upTo`), so repeats are harmless. Every chunk carries a CRC-32, the offer one for the whole payload. A sender without
-// new credit for too long, or a receiver without data, gives up.
+// offer again. Credits are cumulative (`upTo`), so repeats are harmless. Every chunk carries its CRC-32 and
+// the offer a CRC-32 over those, so each byte is checked once. A sender without new credit for too long, or a
+// receiver without data, gives up.
 import { Effect, Queue, Result, Scope } from "effect";
 import { crc32 } from "../kv/checksum.ts";
 import { chunkAt, chunkCount } from "../kv/chunking.ts";
@@ -37,6 +38,8 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
     Effect.gen(function* () {
       const { subjects, transferId, bytes, chunkBytes } = options;
       const chunks = chunkCount(bytes.length, chunkBytes);
+      const checksums = new Uint32Array(chunks);
+      for (let index = 0; index < chunks; index++) checksums[index] = crc32(chunkAt(bytes, chunkBytes, index));
       // A receiver's `upTo` only grows, so when this small buffer is full the sliding queue drops the oldest
       // (lowest) credits and keeps the newest: nothing is lost.
       const credits = yield* Queue.sliding<number>(16);
@@ -50,7 +53,7 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
         totalBytes: bytes.length,
         chunks,
         chunkBytes,
-        checksum: crc32(bytes),
+        checksum: manifestChecksum(checksums),
         format: options.format,
       });
       let allowed = 0;
@@ -74,8 +77,13 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
       yield* offer;
       for (let index = 0; index < chunks; index++) {
         yield* awaitCredit(index);
-        const chunk = chunkAt(bytes, chunkBytes, index);
-        yield* tell(subjects.kvData(transferId), KvChunk, { _tag: "KvChunk", transferId, index, bytes: chunk, checksum: crc32(chunk) });
+        yield* tell(subjects.kvData(transferId), KvChunk, {
+          _tag: "KvChunk",
+          transferId,
+          index,
+          bytes: chunkAt(bytes, chunkBytes, index),
+          checksum: checksums[index]!,
+        });
       }
       const { connection } = yield* NatsClient;
       yield* Effect.promise(() => connection.flush().catch(() => undefined));
@@ -121,6 +129,7 @@ export const listenForKv = (
       const offer = yield* next.pipe(Effect.raceFirst(Effect.forever(grant(0).pipe(Effect.andThen(Effect.sleep(HELLO_MS))))));
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
       const payload = new Uint8Array(offer.totalBytes);
+      const checksums = new Uint32Array(offer.chunks);
       let granted = Math.min(offer.chunks, options.window);
       yield* grant(granted);
       for (let received = 0; received < offer.chunks;) {
@@ -130,18 +139,22 @@ export const listenForKv = (
           return yield* Effect.fail(internal("kv_checksum_mismatch", `chunk ${message.index} of ${transferId} is corrupt`));
         }
         payload.set(message.bytes, message.index * offer.chunkBytes);
+        checksums[message.index] = message.checksum;
         received++;
         if (granted < offer.chunks) {
           granted = Math.min(offer.chunks, received + options.window);
           yield* grant(granted);
         }
       }
-      if (crc32(payload) !== offer.checksum) {
-        return yield* Effect.fail(internal("kv_checksum_mismatch", `payload of ${transferId} does not match its checksum`));
+      if (manifestChecksum(checksums) !== offer.checksum) {
+        return yield* Effect.fail(internal("kv_checksum_mismatch", `the chunks of ${transferId} do not match its manifest`));
       }
       return payload;
     });
   });
+
+/** CRC-32 over the chunk CRC-32s: proves every chunk arrived, in place, without a second pass over the bytes. */
+const manifestChecksum = (checksums: Uint32Array) => crc32(new Uint8Array(checksums.buffer, checksums.byteOffset, checksums.byteLength));
 
 /** How often a receiver says it is listening while it waits for the offer. */
 const HELLO_MS = 20;
