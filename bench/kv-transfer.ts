@@ -71,7 +71,7 @@ const tandemChannel = (servers: string, bytes: Uint8Array, chunkBytes: number) =
             return payload;
           }),
         );
-        if (received.length !== bytes.length) throw new Error("short transfer");
+        if (received.bytes.length !== bytes.length) throw new Error("short transfer");
         if (rep > 0) times.push(performance.now() - started);
       }
       return times;

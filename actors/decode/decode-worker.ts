@@ -26,6 +26,7 @@ import { Log } from "../../src/runtime/log.ts";
 import { registerWorker } from "../worker-membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
+import { translateState } from "../../src/kv/llama-translate.ts";
 
 interface Arrival {
   readonly bytes: Uint8Array;
@@ -97,11 +98,16 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
             idleTimeoutMs: expect.ttlMs,
           });
           yield* Deferred.succeed(listening, undefined);
-          const bytes = yield* receiveAll;
+          const received = yield* receiveAll;
           yield* tell(subjects.broker("complete"), TransferComplete, {
             _tag: "TransferComplete",
             transferId: expect.transferId,
-            bytes: bytes.length,
+            bytes: received.bytes.length,
+          });
+          // Translate into this engine's layout, or refuse: untranslated bytes are never imported.
+          const bytes = yield* Effect.try({
+            try: () => translateState(received.bytes, received.format, engine.info.kvFormat),
+            catch: (error) => unavailable("kv_format_refused", error instanceof Error ? error.message : String(error)),
           });
           return { bytes, transferId: expect.transferId };
         }).pipe(

@@ -5,7 +5,8 @@
 import { Clock, Deferred, Effect, Result } from "effect";
 import { type Msg, nuid } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
-import { pickLeastLoaded } from "../../src/policy/least-loaded.ts";
+import { DEFAULT_MAX_LOAD, pickLeastLoaded } from "../../src/policy/least-loaded.ts";
+import { canMoveState } from "../../src/kv/llama-format.ts";
 import {
   CancelCommand,
   DecodeCommand,
@@ -123,14 +124,14 @@ export const runGateway = (config: GatewayConfig) =>
         const lifecycle = new RequestLifecycle(admittedAt);
         // Admission: while every eligible worker is at its load cap, wait (the deadline still applies).
         let live = yield* membership.live;
-        let pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
+        let pick = pickLeastLoaded(live, assigned, request.model, tieBreak++, DEFAULT_MAX_LOAD, canMoveState);
         // A gateway that has just started may not have heard every heartbeat yet: treat "no workers" as
         // "not yet" for two heartbeat intervals.
         const warmingUp = Clock.currentTimeMillis.pipe(Effect.map((now) => now - gatewayStartedAt < config.heartbeatMs * 2));
         while (pick._tag === "Saturated" || (pick._tag === "NoWorkers" && (yield* warmingUp))) {
           yield* Effect.sleep(ADMISSION_POLL_MS);
           live = yield* membership.live;
-          pick = pickLeastLoaded(live, assigned, request.model, tieBreak++);
+          pick = pickLeastLoaded(live, assigned, request.model, tieBreak++, DEFAULT_MAX_LOAD, canMoveState);
         }
         if (pick._tag === "UnknownModel") {
           return yield* Effect.fail(
@@ -139,7 +140,14 @@ export const runGateway = (config: GatewayConfig) =>
         }
         if (pick._tag === "NoWorkers") return yield* Effect.fail(unavailable("no_workers", `no live ${pick.role} worker for ${pick.model}`));
         if (pick._tag === "NoCompatiblePair") {
-          return yield* Effect.fail(unavailable("no_compatible_pair", `no prefill/decode pair with matching KV formats for ${pick.model}`));
+          return yield* Effect.fail(
+            unavailable(
+              "no_compatible_pair",
+              `no KV translation path for ${pick.model} from prefill formats [${pick.prefillFormats.join(", ")}] to decode formats [${
+                pick.decodeFormats.join(", ")
+              }]`,
+            ),
+          );
         }
         const prefillWorker = live.find((m) => m.id === pick.prefill.id)!;
         const decodeWorker = live.find((m) => m.id === pick.decode.id)!;

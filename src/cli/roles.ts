@@ -45,6 +45,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
       sequences: settings.sequences,
       threads: settings.threads,
       maxDecodeBatch: settings.maxDecodeBatch,
+      flashAttention: settings.flashAttention,
     })
   );
   const actor = (() => {

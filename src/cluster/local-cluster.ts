@@ -16,7 +16,9 @@ export interface LocalClusterOptions {
   readonly modelPath?: string;
   /** Extra environment for every process, e.g. TANDEM_KV_CHUNK_BYTES. */
   readonly env?: Record<string, string>;
-  /** Extra environment for decode workers only (fault injection in tests). */
+  /** Extra environment for prefill workers only (e.g. another KV layout). */
+  readonly prefillEnv?: Record<string, string>;
+  /** Extra environment for decode workers only (fault injection in tests, another KV layout). */
   readonly decodeEnv?: Record<string, string>;
   /** Where child process output goes; default: discarded unless TANDEM_LOG_LEVEL is set. */
   readonly onOutput?: (role: string, line: string) => void;
@@ -125,7 +127,7 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
   try {
     start("broker", "broker-0");
     start("gateway", "gateway-0");
-    for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`);
+    for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`, options.prefillEnv);
     for (let i = 0; i < options.decode; i++) start("decode", `decode-${i}`, options.decodeEnv);
     const nc = await connect({ servers: natsUrl, name: "tandem-launcher" });
     try {

@@ -12,6 +12,7 @@ export const monolithicEngine = (modelPath: string) => {
     sequences: settings.sequences,
     threads: settings.threads,
     maxDecodeBatch: settings.maxDecodeBatch,
+    flashAttention: settings.flashAttention,
   });
 };
 

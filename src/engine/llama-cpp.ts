@@ -10,6 +10,7 @@ import { Effect, Queue, Scope, Semaphore } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
+import { formatName } from "../kv/llama-format.ts";
 
 export interface LlamaCppOptions {
   readonly modelPath: string;
@@ -144,7 +145,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
         device: "llama.cpp-cpu",
         model: modelIdOf(options.modelPath),
         emulated: false,
-        kvFormat: `llama.cpp-seq-state/${modelIdOf(options.modelPath)}/seqs=${sequences}/fa=${flashAttention ? 1 : 0}`,
+        kvFormat: formatName({ model: modelIdOf(options.modelPath), sequences, flashAttention }),
         contextSize,
         sequences,
         eosToken,

@@ -18,6 +18,7 @@ export interface Settings {
   readonly contextSize: number;
   readonly threads: number;
   readonly maxDecodeBatch: number;
+  readonly flashAttention: boolean;
   readonly leaseTtlMs: number;
   readonly stallTimeoutMs: number;
   readonly maxTokensLimit: number;
@@ -33,6 +34,7 @@ export const readSettings = (): Settings => ({
   contextSize: int("TANDEM_CONTEXT_SIZE", 512),
   threads: int("TANDEM_THREADS", 1),
   maxDecodeBatch: int("TANDEM_DECODE_BATCH", 3),
+  flashAttention: (process.env.TANDEM_FLASH_ATTENTION ?? "1") !== "0",
   leaseTtlMs: int("TANDEM_LEASE_TTL_MS", 10_000),
   stallTimeoutMs: int("TANDEM_KV_STALL_MS", 2_000),
   maxTokensLimit: int("TANDEM_MAX_TOKENS_LIMIT", 256),
@@ -51,6 +53,7 @@ export const SETTINGS_HELP = `
   TANDEM_THREADS           CPU threads per engine (default 1)
   TANDEM_DECODE_BATCH      most sequences per decode step (default 3: wider changes
                            llama.cpp's CPU kernel and greedy output may drift)
+  TANDEM_FLASH_ATTENTION   1 or 0 (default 1); changes the KV layout, translated on transfer
   TANDEM_LEASE_TTL_MS      KV transfer lease TTL (default 10000)
   TANDEM_KV_STALL_MS       sender gives up without credit after (default 2000)
   TANDEM_MAX_TOKENS_LIMIT  largest max_tokens accepted (default 256)

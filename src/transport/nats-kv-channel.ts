@@ -99,13 +99,19 @@ export interface ReceiveKvOptions {
   readonly idleTimeoutMs: number;
 }
 
+export interface ReceivedKv {
+  readonly bytes: Uint8Array;
+  /** The sender's KV format, from its offer; the receiver decides whether it must translate. */
+  readonly format: string;
+}
+
 /**
  * Subscribes to the transfer's data subject (the subscription is live when this effect returns) and
  * returns an effect that completes with the reassembled, checksum-verified payload.
  */
 export const listenForKv = (
   options: ReceiveKvOptions,
-): Effect.Effect<Effect.Effect<Uint8Array, TandemError, NatsClient>, never, NatsClient | Scope.Scope> =>
+): Effect.Effect<Effect.Effect<ReceivedKv, TandemError, NatsClient>, never, NatsClient | Scope.Scope> =>
   Effect.gen(function* () {
     const { subjects, transferId } = options;
     const inbox = yield* Queue.bounded<Uint8Array>(options.window + 2);
@@ -149,7 +155,7 @@ export const listenForKv = (
       if (manifestChecksum(checksums) !== offer.checksum) {
         return yield* Effect.fail(internal("kv_checksum_mismatch", `the chunks of ${transferId} do not match its manifest`));
       }
-      return payload;
+      return { bytes: payload, format: offer.format };
     });
   });
 

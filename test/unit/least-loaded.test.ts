@@ -33,7 +33,19 @@ describe("least-loaded routing policy", () => {
 
   it("never pairs workers whose KV formats differ", () => {
     const pick = pickLeastLoaded([worker("p0", "prefill", 0, { kvFormat: "a" }), worker("d0", "decode", 0, { kvFormat: "b" })], new Map(), undefined, 0);
-    expect(pick).toEqual({ _tag: "NoCompatiblePair", model: "m" });
+    expect(pick).toEqual({ _tag: "NoCompatiblePair", model: "m", prefillFormats: ["a"], decodeFormats: ["b"] });
+  });
+
+  it("pairs different formats when told they translate, preferring an exact pair while one is free", () => {
+    const workers = [
+      worker("p0", "prefill", 0, { kvFormat: "a" }),
+      worker("d0", "decode", 0, { kvFormat: "b" }),
+      worker("d1", "decode", 5, { kvFormat: "a" }),
+    ];
+    const translates = (x: string, y: string) => x === y || (x === "a" && y === "b");
+    expect(pickLeastLoaded(workers, new Map(), undefined, 0, 2, translates)).toMatchObject({ prefill: { id: "p0" }, decode: { id: "d1" } });
+    const busy = new Map([["d1", 16]]);
+    expect(pickLeastLoaded(workers, busy, undefined, 0, 2, translates)).toMatchObject({ prefill: { id: "p0" }, decode: { id: "d0" } });
   });
 
   it("answers Saturated when every candidate is at its load cap, so the caller waits instead of piling on", () => {

@@ -1,0 +1,18 @@
+// Turns KV received in the sender's llama.cpp state format into the receiver's, or refuses with both names.
+import { planStateTranslation } from "./llama-format.ts";
+
+export class KvFormatRefused extends Error {
+  override readonly name = "KvFormatRefused";
+}
+
+export const translateState = (bytes: Uint8Array, from: string, to: string): Uint8Array => {
+  const plan = planStateTranslation(from, to);
+  switch (plan._tag) {
+    case "Identity":
+      return bytes;
+    case "Refused":
+      throw new KvFormatRefused(plan.reason);
+    case "TransposeV":
+      throw new KvFormatRefused(`cannot translate KV from ${from} to ${to}: V transposition is not wired yet`);
+  }
+};
