@@ -1,5 +1,6 @@
 // Turns KV received in the sender's llama.cpp state format into the receiver's, or refuses with both names.
 import { planStateTranslation } from "./llama-format.ts";
+import { parseLlamaSeqState, setVTransposed, writeLlamaSeqState } from "./llama-state.ts";
 
 export class KvFormatRefused extends Error {
   override readonly name = "KvFormatRefused";
@@ -13,6 +14,10 @@ export const translateState = (bytes: Uint8Array, from: string, to: string): Uin
     case "Refused":
       throw new KvFormatRefused(plan.reason);
     case "TransposeV":
-      throw new KvFormatRefused(`cannot translate KV from ${from} to ${to}: V transposition is not wired yet`);
+      try {
+        return writeLlamaSeqState(setVTransposed(parseLlamaSeqState(bytes), plan.toTransposed));
+      } catch (error) {
+        throw new KvFormatRefused(`cannot translate KV from ${from} to ${to}: ${error instanceof Error ? error.message : String(error)}`);
+      }
   }
 };
