@@ -30,7 +30,7 @@ export const planStateTranslation = (from: string, to: string): StateTranslation
   if (from === to) return { _tag: "Identity" };
   const a = parseFormatName(from);
   const b = parseFormatName(to);
-  const refuse = (why: string): StateTranslation => ({ _tag: "Refused", reason: `cannot translate KV from ${from} to ${to}: ${why}` });
+  const refuse = (why: string): StateTranslation => ({ _tag: "Refused", reason: why });
   if (a === undefined || b === undefined) return refuse("unknown format");
   if (a.model !== b.model) return refuse("different models");
   if (a.sequences !== b.sequences) return refuse("different sequence counts per context");

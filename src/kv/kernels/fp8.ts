@@ -1,0 +1,200 @@
+// The three fp8 KV formats and their conversions to and from wider floats with a scale (real = code × scale).
+// Decoding is a 256-entry table built per scale; encoding rounds to nearest even with each format's own
+// out-of-range rule: the e4m3 formats have no infinity, so anything beyond ±max (±inf included) saturates;
+// e5m2 is f16's top byte and overflows to ±inf like f16.
+import type { Fp8Dtype } from "../descriptor.ts";
+import { f16ToF32Table, f32BitsToBf16Bits, f32BitsToF16Bits } from "./half.ts";
+
+interface Fp8Spec {
+  readonly mantissaBits: number;
+  readonly bias: number;
+  /** Largest finite code (positive). */
+  readonly maxCode: number;
+  /** f32 bits of the largest finite value; the e4m3 formats saturate anything above it. */
+  readonly maxBits: number;
+  /** f32 bits of the smallest magnitude that rounds to infinity (e5m2 only; e4m3 saturates instead). */
+  readonly infFromBits: number | undefined;
+  readonly nan: (sign: number) => number;
+  readonly hasNegativeZero: boolean;
+}
+
+const FP8_SPECS: Readonly<Record<Fp8Dtype, Fp8Spec>> = {
+  // OCP e4m3fn: bias 7, max 448, NaN S.1111.111, no infinity.
+  fp8_e4m3fn: { mantissaBits: 3, bias: 7, maxCode: 0x7e, maxBits: 0x43e00000, infFromBits: undefined, nan: (s) => s | 0x7f, hasNegativeZero: true },
+  // AMD/Graphcore e4m3fnuz: bias 8, max 240, the only NaN is 0x80 (where −0 would be), no infinity.
+  fp8_e4m3fnuz: { mantissaBits: 3, bias: 8, maxCode: 0x7f, maxBits: 0x43700000, infFromBits: undefined, nan: () => 0x80, hasNegativeZero: false },
+  // e5m2: bias 15, max 57344, ±inf 0x7C/0xFC; 61440 (halfway to 2^16) and above round to inf.
+  fp8_e5m2: { mantissaBits: 2, bias: 15, maxCode: 0x7b, maxBits: 0x47600000, infFromBits: 0x47700000, nan: (s) => s | 0x7e, hasNegativeZero: true },
+};
+
+/** Value of a code at scale 1 (NaN, ±inf where the format has them). */
+const decodeFp8 = (code: number, dtype: Fp8Dtype): number => {
+  const spec = FP8_SPECS[dtype];
+  const m = spec.mantissaBits;
+  const sign = code & 0x80 ? -1 : 1;
+  const e = (code & 0x7f) >>> m;
+  const mant = code & ((1 << m) - 1);
+  if (dtype === "fp8_e4m3fnuz" && code === 0x80) return Number.NaN;
+  if (dtype === "fp8_e4m3fn" && (code & 0x7f) === 0x7f) return Number.NaN;
+  if (dtype === "fp8_e5m2" && e === 31) return mant === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  const emin = 1 - spec.bias;
+  return e === 0 ? sign * mant * 2 ** (emin - m) : sign * (1 + mant / (1 << m)) * 2 ** (e - spec.bias);
+};
+
+/** f32 bits → fp8 code: round to nearest even, out of range by the format's rule, NaN → the format's NaN. */
+const encodeFp8FromF32Bits = (bits: number, spec: Fp8Spec): number => {
+  const sign = (bits >>> 24) & 0x80;
+  const a = bits & 0x7fffffff;
+  const m = spec.mantissaBits;
+  let code: number;
+  if (a > 0x7f800000) return spec.nan(sign);
+  if (spec.infFromBits === undefined ? a > spec.maxBits : a >= spec.infFromBits) {
+    code = spec.infFromBits === undefined ? spec.maxCode : spec.maxCode + 1;
+  } else if ((a >>> 23) - 127 >= 1 - spec.bias) {
+    const shift = 23 - m;
+    code = ((a + (1 << (shift - 1)) - 1 + ((a >>> shift) & 1)) >>> shift) - ((127 - spec.bias) << m);
+  } else {
+    // Below the smallest normal: count units of 2^(emin − m), rounding to even.
+    const shift = 150 + (1 - spec.bias) - m - (a >>> 23);
+    if (shift > 24 || a === 0) code = 0;
+    else {
+      const mant = (a & 0x7fffff) | 0x800000;
+      code = mant >>> shift;
+      const rem = mant & ((1 << shift) - 1);
+      const half = 1 << (shift - 1);
+      if (rem > half || (rem === half && (code & 1) === 1)) code++;
+    }
+  }
+  return code === 0 && !spec.hasNegativeZero ? 0 : sign | code;
+};
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/**
+ * f64 → f32 bits rounded to odd: truncate, and set the last bit when anything was dropped. A value rounded
+ * this way and then to a format at least two bits narrower rounds exactly as the f64 would have directly,
+ * so fp8/f16/bf16 results built from f64 products avoid double rounding.
+ */
+const f32BitsRoundToOdd = (x: number): number => {
+  scratchF32[0] = x;
+  let bits = scratchU32[0]!;
+  const back = scratchF32[0]!;
+  if (back !== x && !Number.isNaN(x)) {
+    if (Math.abs(back) > Math.abs(x)) bits -= 1;
+    bits |= 1;
+  }
+  return bits >>> 0;
+};
+
+const encodeFp8 = (value: number, dtype: Fp8Dtype): number =>
+  encodeFp8FromF32Bits(f32BitsRoundToOdd(value), FP8_SPECS[dtype]);
+
+export type WideDtype = "f32" | "f16" | "bf16";
+
+/** Bits of `x` in a wide format, rounded once to nearest even. */
+const wideBits = (x: number, to: WideDtype): number => {
+  const odd = f32BitsRoundToOdd(x);
+  if (to === "f16") return f32BitsToF16Bits(odd);
+  if (to === "bf16") return f32BitsToBf16Bits(odd);
+  scratchF32[0] = x;
+  return scratchU32[0]!;
+};
+
+/** Decode table for one scale: wide-format bits of code × scale, for all 256 codes. */
+export const fp8DecodeTable = (from: Fp8Dtype, scale: number, to: WideDtype): Uint16Array | Uint32Array => {
+  const out = to === "f32" ? new Uint32Array(256) : new Uint16Array(256);
+  for (let c = 0; c < 256; c++) out[c] = wideBits(decodeFp8(c, from) * scale, to);
+  return out;
+};
+
+/** fp8 codes → 16-bit codes through a decode table, two codes per 16-bit load and one 32-bit store. */
+export const fp8ToWide16 = (src: Uint8Array, dst: Uint16Array, table: Uint16Array): void => {
+  const pairs = src.length >>> 1;
+  const s16 = new Uint16Array(src.buffer, src.byteOffset, pairs);
+  const d32 = new Uint32Array(dst.buffer, dst.byteOffset, pairs);
+  for (let i = 0; i < pairs; i++) {
+    const x = s16[i]!;
+    d32[i] = table[x & 0xff]! | (table[x >>> 8]! << 16);
+  }
+  if (src.length & 1) dst[src.length - 1] = table[src[src.length - 1]!]!;
+};
+
+export const fp8ToF32 = (src: Uint8Array, dst: Uint32Array, table: Uint32Array): void => {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
+};
+
+/** Encode table for one scale: fp8 code of every 16-bit (f16 or bf16) code divided by the scale. */
+export const fp8EncodeTable16 = (from: "f16" | "bf16", to: Fp8Dtype, scale: number): Uint8Array => {
+  const out = new Uint8Array(65536);
+  const spec = FP8_SPECS[to];
+  const f16 = f16ToF32Table();
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (let c = 0; c < 65536; c++) {
+    u32[0] = from === "bf16" ? c << 16 : f16[c]!;
+    out[c] = encodeFp8FromF32Bits(scale === 1 ? u32[0]! : f32BitsRoundToOdd(f32[0]! / scale), spec);
+  }
+  return out;
+};
+
+/** 16-bit codes → fp8 through an encode table, two codes per 32-bit load and one 16-bit store. */
+export const wide16ToFp8 = (src: Uint16Array, dst: Uint8Array, table: Uint8Array): void => {
+  const pairs = dst.length >>> 1;
+  const s32 = new Uint32Array(src.buffer, src.byteOffset, pairs);
+  const d16 = new Uint16Array(dst.buffer, dst.byteOffset, pairs);
+  for (let i = 0; i < pairs; i++) {
+    const x = s32[i]!;
+    d16[i] = table[x & 0xffff]! | (table[x >>> 16]! << 8);
+  }
+  if (dst.length & 1) dst[dst.length - 1] = table[src[dst.length - 1]!]!;
+};
+
+// No fp8 rounding boundary (midpoint or saturation/overflow threshold) has non-zero bits in the low half of
+// its f32 pattern, so all f32 values strictly between two consecutive top halves round to the same code.
+// Two tables indexed by the top half, for a zero and a non-zero low half, replace the rounding arithmetic.
+const f32EncodeTables = new Map<Fp8Dtype, readonly [Uint8Array, Uint8Array]>();
+const f32EncodeTablesFor = (to: Fp8Dtype): readonly [Uint8Array, Uint8Array] => {
+  let tables = f32EncodeTables.get(to);
+  if (tables === undefined) {
+    const spec = FP8_SPECS[to];
+    const onBoundary = new Uint8Array(65536);
+    const between = new Uint8Array(65536);
+    for (let top = 0; top < 65536; top++) {
+      onBoundary[top] = encodeFp8FromF32Bits((top << 16) >>> 0, spec);
+      between[top] = encodeFp8FromF32Bits(((top << 16) | 1) >>> 0, spec);
+    }
+    f32EncodeTables.set(to, (tables = [onBoundary, between]));
+  }
+  return tables;
+};
+
+export const f32ToFp8 = (src: Float32Array, dst: Uint8Array, to: Fp8Dtype, scale: number): void => {
+  const [onBoundary, between] = f32EncodeTablesFor(to);
+  const n = dst.length;
+  if (scale === 1) {
+    const bits = new Uint32Array(src.buffer, src.byteOffset, n);
+    for (let i = 0; i < n; i++) {
+      const b = bits[i]!;
+      dst[i] = (b & 0xffff) === 0 ? onBoundary[b >>> 16]! : between[b >>> 16]!;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const b = f32BitsRoundToOdd(src[i]! / scale);
+    dst[i] = (b & 0xffff) === 0 ? onBoundary[b >>> 16]! : between[b >>> 16]!;
+  }
+};
+
+/** Re-quantisation table between two fp8 formats or scales: code → code of the same real value. */
+export const fp8RequantTable = (from: Fp8Dtype, fromScale: number, to: Fp8Dtype, toScale: number): Uint8Array => {
+  const out = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) out[c] = encodeFp8((decodeFp8(c, from) * fromScale) / toScale, to);
+  return out;
+};
+
+export const fp8ByTable = (src: Uint8Array, dst: Uint8Array, table: Uint8Array): void => {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
+};
