@@ -46,6 +46,8 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
       threads: settings.threads,
       maxDecodeBatch: settings.maxDecodeBatch,
       flashAttention: settings.flashAttention,
+      // Only prefill engines keep prefixes: they never decode, so erasing a reused tail never waits on a batch.
+      prefixReuse: role === "prefill" && settings.prefixReuse,
     })
   );
   const actor = (() => {

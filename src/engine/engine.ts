@@ -46,8 +46,16 @@ export interface LiveSequence {
   ) => Effect.Effect<{ readonly tokens: number; readonly finishReason: "stop" | "length" }, DriverFault>;
 }
 
+/** What the engine did with prompts so far: how many tokens it evaluated and how many it found cached. */
+export interface EngineCounters {
+  readonly promptTokens: number;
+  readonly promptTokensEvaluated: number;
+  readonly promptTokensReused: number;
+}
+
 export interface Engine {
   readonly info: EngineInfo;
+  readonly counters: Effect.Effect<EngineCounters>;
   /** Prompt text → token ids, BOS included. */
   readonly tokenize: (text: string) => Effect.Effect<ReadonlyArray<number>>;
   /** Token ids → text; `previous` (the tokens before them) makes word boundaries come out right. */

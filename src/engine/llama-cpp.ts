@@ -6,11 +6,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { readFile, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Effect, Queue, Scope, Semaphore } from "effect";
+import { Effect, Scope, Semaphore } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
 import { formatName } from "../kv/llama-format.ts";
+import { blockHashes, sharedBlocks } from "../kv/prefix-hash.ts";
 
 export interface LlamaCppOptions {
   readonly modelPath: string;
@@ -28,9 +29,16 @@ export interface LlamaCppOptions {
    * answers differ at 2–3 wide, 16 of 24 at 8 wide). 3 keeps every answer exact; raise it for throughput.
    */
   readonly maxDecodeBatch?: number;
+  /**
+   * Keep each sequence's KV after use and start a new prompt on the free sequence that shares the longest
+   * prefix with it (16-token blocks), evaluating only the rest. Free sequences are reused least recently
+   * used first, which is the eviction order. Meant for prefill-only engines: erasing a reused sequence's tail
+   * waits for the context's current batch, which an engine that also decodes keeps busy.
+   */
+  readonly prefixReuse?: boolean;
 }
 
-export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flashAttention: true, maxDecodeBatch: 3 } as const;
+export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flashAttention: true, maxDecodeBatch: 3, prefixReuse: false } as const;
 
 const VENDOR = "cpu";
 
@@ -44,6 +52,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
     const threads = options.threads ?? LLAMA_DEFAULTS.threads;
     const flashAttention = options.flashAttention ?? LLAMA_DEFAULTS.flashAttention;
     const maxDecodeBatch = options.maxDecodeBatch ?? LLAMA_DEFAULTS.maxDecodeBatch;
+    const prefixReuse = options.prefixReuse ?? LLAMA_DEFAULTS.prefixReuse;
 
     const llama = yield* Effect.tryPromise({
       try: () => getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads }),
@@ -64,10 +73,19 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
       Effect.sync(() => mkdtempSync(join(tmpdir(), "tandem-kv-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true })),
     );
-    // Sequences are created once and recycled (history cleared) rather than disposed: node-llama-cpp
-    // reclaims a disposed sequence id asynchronously, so a fresh getSequence() right after can fail.
-    const free = yield* Queue.bounded<LlamaContextSequence>(sequences);
-    for (let i = 0; i < sequences; i++) Queue.offerUnsafe(free, context.getSequence());
+    // Sequences are created once and recycled rather than disposed: node-llama-cpp reclaims a disposed
+    // sequence id asynchronously, so a fresh getSequence() right after can fail. A free sequence keeps its KV
+    // (and the block hashes of its tokens) so a later prompt with the same prefix can start from it.
+    interface FreeSequence {
+      readonly seq: LlamaContextSequence;
+      readonly hashes: ReadonlyArray<number>;
+      readonly releasedAt: number;
+    }
+    const free: FreeSequence[] = [];
+    for (let i = 0; i < sequences; i++) free.push({ seq: context.getSequence(), hashes: [], releasedAt: 0 });
+    const available = yield* Semaphore.make(sequences);
+    let releases = 0;
+    const counters = { promptTokens: 0, promptTokensEvaluated: 0, promptTokensReused: 0 };
     // Prompts are evaluated one at a time: llama.cpp splits a batch of several sequences into equal-length
     // ubatches, so a prompt batched with another can have its last tokens evaluated in a different shape,
     // and its greedy output would then depend on what it shared a batch with. Decode steps (one token per
@@ -77,14 +95,35 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
     let stateFileCounter = 0;
     const eosToken = model.tokens.eos ?? 2;
 
-    /** An empty sequence for the lifetime of the caller's scope. */
-    const acquireSequence = Effect.acquireRelease(
-      Queue.take(free),
-      (seq) =>
-        Effect.promise(() => seq.clearHistory().catch(() => undefined)).pipe(
-          Effect.andThen(Queue.offer(free, seq)),
+    const clear = (seq: LlamaContextSequence) => Effect.promise(() => seq.clearHistory().catch(() => undefined));
+
+    /**
+     * A free sequence for the lifetime of the caller's scope: the one sharing the most prefix blocks with
+     * `tokens`, else the least recently used. Its old KV is still there; the caller erases what it replaces.
+     */
+    const acquireSequence = (tokens: ReadonlyArray<number> = []) => {
+      const wanted = prefixReuse ? blockHashes(tokens) : [];
+      return Effect.acquireRelease(
+        available.take(1).pipe(
+          Effect.andThen(Effect.sync(() => {
+            let best = 0;
+            for (let i = 1; i < free.length; i++) {
+              const a = sharedBlocks(wanted, free[i]!.hashes);
+              const b = sharedBlocks(wanted, free[best]!.hashes);
+              if (a > b || (a === b && free[i]!.releasedAt < free[best]!.releasedAt)) best = i;
+            }
+            return free.splice(best, 1)[0]!.seq;
+          })),
         ),
-    );
+        (seq) =>
+          (prefixReuse ? Effect.void : clear(seq)).pipe(
+            Effect.andThen(Effect.sync(() => {
+              free.push({ seq, hashes: prefixReuse ? blockHashes(seq.contextTokens) : [], releasedAt: ++releases });
+            })),
+            Effect.andThen(available.release(1)),
+          ),
+      );
+    };
 
     const detokenize = (tokens: ReadonlyArray<number>, previous: ReadonlyArray<number> = []) =>
       model.detokenize(tokens as Token[], false, previous.slice(-8) as Token[]);
@@ -131,11 +170,35 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
         ),
     });
 
+    /** Keeps the longest prefix of `seq` that equals `tokens` (at most all but the last token) and erases the rest. */
+    const keepPrefix = (seq: LlamaContextSequence, tokens: ReadonlyArray<number>) =>
+      Effect.tryPromise({
+        try: async () => {
+          const held = seq.contextTokens;
+          let keep = 0;
+          if (prefixReuse) {
+            // The last prompt token is always evaluated again: its logits give the first generated token.
+            while (keep < held.length && keep < tokens.length - 1 && held[keep] === tokens[keep]) keep++;
+          }
+          if (keep < seq.nextTokenIndex) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
+          return keep;
+        },
+        catch: fault("kv_erase_failed", "transient"),
+      });
+
     const prefill = (tokens: ReadonlyArray<number>) =>
       Effect.gen(function* () {
-        const seq = yield* acquireSequence;
+        const seq = yield* acquireSequence(tokens);
         let firstToken = eosToken;
-        yield* promptLock.withPermits(1)(generateFrom(seq, tokens, 1, (t) => Effect.sync(() => void (firstToken = t))));
+        yield* promptLock.withPermits(1)(
+          Effect.gen(function* () {
+            const reused = yield* keepPrefix(seq, tokens);
+            counters.promptTokens += tokens.length;
+            counters.promptTokensReused += reused;
+            counters.promptTokensEvaluated += tokens.length - reused;
+            yield* generateFrom(seq, tokens.slice(reused), 1, (t) => Effect.sync(() => void (firstToken = t)));
+          }),
+        );
         return { sequence: liveSequence(seq), firstToken };
       });
 
@@ -153,9 +216,10 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
       tokenize: (text) => Effect.sync(() => [...(model.tokens.bos === null ? [] : [model.tokens.bos]), ...model.tokenize(text, false)]),
       detokenize,
       prefill,
+      counters: Effect.sync(() => ({ ...counters })),
       importKv: (bytes) =>
         Effect.gen(function* () {
-          const seq = yield* acquireSequence;
+          const seq = yield* acquireSequence();
           const file = join(stateDir, `import-${stateFileCounter++}.bin`);
           yield* Effect.tryPromise({
             try: async () => {
@@ -163,7 +227,11 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
               await seq.loadStateFromFile(file, { acceptRisk: true });
             },
             catch: fault("state_load_rejected", "fatal"),
-          }).pipe(Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))));
+          }).pipe(
+            // A rejected load can leave the sequence half-written: empty it before anyone reuses it.
+            Effect.tapError(() => clear(seq)),
+            Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))),
+          );
           return liveSequence(seq);
         }),
       // The same prefill and decode as the disaggregated path, in one sequence that never leaves this process.

@@ -19,6 +19,7 @@ export interface Settings {
   readonly threads: number;
   readonly maxDecodeBatch: number;
   readonly flashAttention: boolean;
+  readonly prefixReuse: boolean;
   readonly leaseTtlMs: number;
   readonly stallTimeoutMs: number;
   readonly maxTokensLimit: number;
@@ -35,6 +36,7 @@ export const readSettings = (): Settings => ({
   threads: int("TANDEM_THREADS", 1),
   maxDecodeBatch: int("TANDEM_DECODE_BATCH", 3),
   flashAttention: (process.env.TANDEM_FLASH_ATTENTION ?? "1") !== "0",
+  prefixReuse: (process.env.TANDEM_PREFIX_REUSE ?? "1") !== "0",
   leaseTtlMs: int("TANDEM_LEASE_TTL_MS", 10_000),
   stallTimeoutMs: int("TANDEM_KV_STALL_MS", 2_000),
   maxTokensLimit: int("TANDEM_MAX_TOKENS_LIMIT", 256),
@@ -54,6 +56,7 @@ export const SETTINGS_HELP = `
   TANDEM_DECODE_BATCH      most sequences per decode step (default 3: wider changes
                            llama.cpp's CPU kernel and greedy output may drift)
   TANDEM_FLASH_ATTENTION   1 or 0 (default 1); changes the KV layout, translated on transfer
+  TANDEM_PREFIX_REUSE      1 or 0 (default 1): prefill workers start prompts from cached prefixes
   TANDEM_LEASE_TTL_MS      KV transfer lease TTL (default 10000)
   TANDEM_KV_STALL_MS       sender gives up without credit after (default 2000)
   TANDEM_MAX_TOKENS_LIMIT  largest max_tokens accepted (default 256)
