@@ -46,8 +46,10 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
       threads: settings.threads,
       maxDecodeBatch: settings.maxDecodeBatch,
       flashAttention: settings.flashAttention,
-      // Only prefill engines keep prefixes: they never decode, so erasing a reused tail never waits on a batch.
+      // Prefill engines never decode: they keep prefixes (erasing a reused tail never waits on a batch) and
+      // hand each prompt to llama.cpp at once (there is no batch to wait for).
       prefixReuse: role === "prefill" && settings.prefixReuse,
+      immediateDispatch: role === "prefill",
     })
   );
   const actor = (() => {

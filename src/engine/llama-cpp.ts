@@ -36,6 +36,12 @@ export interface LlamaCppOptions {
    * waits for the context's current batch, which an engine that also decodes keeps busy.
    */
   readonly prefixReuse?: boolean;
+  /**
+   * Hand each evaluation to llama.cpp at once (a microtask) instead of on the next event-loop turn, which
+   * node-llama-cpp waits for so concurrent sequences can share a batch. Right for prefill-only engines, whose
+   * prompts run one at a time anyway; wrong for decoding, where it would stop sequences batching.
+   */
+  readonly immediateDispatch?: boolean;
 }
 
 export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flashAttention: true, maxDecodeBatch: 3, prefixReuse: false } as const;
@@ -64,7 +70,15 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
     );
     const context = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => model.createContext({ contextSize, sequences, threads, flashAttention, batchSize: contextSize }),
+        try: () =>
+          model.createContext({
+            contextSize,
+            sequences,
+            threads,
+            flashAttention,
+            batchSize: contextSize,
+            ...(options.immediateDispatch ? { batching: { dispatchSchedule: (dispatch: () => void) => queueMicrotask(dispatch) } } : {}),
+          }),
         catch: fault("allocation_failed", "resource"),
       }),
       (c) => Effect.promise(() => c.dispose()),
