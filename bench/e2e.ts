@@ -1,6 +1,7 @@
 // `npm run bench:e2e`: what disaggregation costs and buys end to end. The same prompts and engine settings
-// run through the in-process monolithic engine and through a real local cluster (2 prefill + 2 decode
-// processes over NATS), at concurrency 1 and 8; one JSON line per result on stdout, progress on stderr.
+// run through the monolithic engine in-process, through one monolithic server process over NATS, and through a
+// real local cluster (2 prefill + 2 decode processes), at concurrency 1 and 8; one JSON line per result on
+// stdout, progress on stderr.
 import { parseArgs } from "node:util";
 import { Effect } from "effect";
 import { connect } from "nats";
@@ -14,7 +15,7 @@ import { subjectsFor } from "../src/protocol/index.ts";
 
 const CONCURRENCIES = [1, 8] as const;
 
-type Path = "monolithic" | "disaggregated";
+type Path = "monolithic" | "monolithic_served" | "disaggregated";
 
 interface Sample {
   readonly prompt: string;
@@ -146,25 +147,30 @@ const measureNatsRoundTrip = async (servers: string) => {
   return summary(times);
 };
 
-const disaggregated = async (modelPath: string) => {
-  progress("starting cluster: 2 prefill + 2 decode workers");
-  const cluster = await startLocalCluster({ prefill: 2, decode: 2, modelPath });
+/** A path served over NATS by real processes: the disaggregated cluster, or one monolithic server. */
+const served = async (path: "disaggregated" | "monolithic_served", modelPath: string) => {
+  progress(path === "disaggregated" ? "starting cluster: 2 prefill + 2 decode workers" : "starting one monolithic server process");
+  const cluster = await startLocalCluster({ prefill: 2, decode: 2, modelPath, monolithic: path === "monolithic_served" });
   try {
     const nc = await connect({ servers: cluster.natsUrl, name: "tandem-bench-e2e" });
     try {
       const subjects = subjectsFor(cluster.cluster);
-      natsRoundTrip = await measureNatsRoundTrip(cluster.natsUrl);
-      emit({ bench: "e2e", baseline: "nats_request_reply", payloadBytes: 128, roundTripMs: natsRoundTrip });
+      if (path === "disaggregated") {
+        natsRoundTrip = await measureNatsRoundTrip(cluster.natsUrl);
+        emit({ bench: "e2e", baseline: "nats_request_reply", payloadBytes: 128, roundTripMs: natsRoundTrip });
+      }
       const call: Call = (prompt) =>
         Effect.promise(() => generate(nc, subjects, { prompt, maxTokens })).pipe(
           Effect.map((o) => {
             if (o.final._tag === "GenerateFailed") progress(`request failed: ${o.final.error.code} ${o.final.error.message}`);
             const completed = o.final._tag === "GenerateDone" && o.missingChunks === 0 && o.duplicateChunks === 0;
-            if (o.final._tag === "GenerateDone" && !completed) progress(`request incomplete: missing ${o.missingChunks}, duplicates ${o.duplicateChunks}, chunks ${o.chunks.length}/${o.final.chunks}`);
+            if (o.final._tag === "GenerateDone" && !completed) {
+              progress(`request incomplete: missing ${o.missingChunks}, duplicates ${o.duplicateChunks}, chunks ${o.chunks.length}/${o.final.chunks}`);
+            }
             return { prompt, completed, tokens: o.tokens, ttftMs: o.ttftMs, totalMs: o.totalMs };
           }),
         );
-      return await Effect.runPromise(runPath("disaggregated", call));
+      return await Effect.runPromise(runPath(path, call));
     } finally {
       await nc.close();
     }
@@ -183,19 +189,21 @@ const main = async () => {
   );
   const differing = (s: Scenario) => s.samples.filter((x) => !x.completed || JSON.stringify(x.tokens) !== reference.get(x.prompt)).length;
   const mono = await Effect.runPromise(monolithic(modelPath));
-  const disagg = await disaggregated(modelPath);
-  for (const [path, scenarios] of [["monolithic", mono], ["disaggregated", disagg]] as const) {
+  const monoServed = await served("monolithic_served", modelPath);
+  const disagg = await served("disaggregated", modelPath);
+  for (const [path, scenarios] of [["monolithic", mono], ["monolithic_served", monoServed], ["disaggregated", disagg]] as const) {
     for (const s of scenarios) {
       const n = differing(s);
       if (n > 0) progress(`${path} concurrency ${s.concurrency}: ${n}/${requests} answers differ from the reference`);
     }
   }
-  CONCURRENCIES.forEach((concurrency, k) => {
-    const m = mono[k]!;
-    const d = disagg[k]!;
-    emit({
-      bench: "e2e",
-      compare: "disaggregated_vs_monolithic",
+  for (const [compare, baseline] of [["disaggregated_vs_monolithic", mono], ["disaggregated_vs_monolithic_served", monoServed]] as const) {
+    CONCURRENCIES.forEach((concurrency, k) => {
+      const m = baseline[k]!;
+      const d = disagg[k]!;
+      emit({
+        bench: "e2e",
+        compare,
       concurrency,
       ttftP50OverheadMs: round(d.ttftMs.p50 - m.ttftMs.p50),
       ttftP50OverheadInNatsRoundTrips: round((d.ttftMs.p50 - m.ttftMs.p50) / natsRoundTrip.p50),
@@ -203,8 +211,9 @@ const main = async () => {
       tpotP50Ratio: round(d.tpotMs.p50 / m.tpotMs.p50),
       throughputRatio: round(d.requestsPerSec / m.requestsPerSec),
       matchesMonolithic: differing(d) === 0,
+      });
     });
-  });
+  }
 };
 
 main().then(

@@ -2,7 +2,7 @@
 // credits) against a raw NATS publish of the same bytes in the same chunk size, both measured in this run on a
 // private nats-server. One JSON line per result.
 import { randomFillSync } from "node:crypto";
-import { Context, Effect, Layer } from "effect";
+import { Effect, Layer } from "effect";
 import { connect } from "nats";
 import { summary } from "../src/cli/percentiles.ts";
 import { startNatsServer } from "../src/cluster/nats-server.ts";

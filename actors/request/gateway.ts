@@ -1,9 +1,8 @@
 // The request actor: entry point on `tandem.v1.<cluster>.generate` (queue group, so any gateway answers).
 // Each request runs in its own fiber through admitted → prefilling → transferring → decoding → done|failed,
-// under a deadline. The caller gets the first token from here, the rest straight from the decode worker,
-// and exactly one final message (GenerateDone or GenerateFailed) from here.
+// under a deadline. The caller gets the first token from the prefill worker, the rest straight from the
+// decode worker, and exactly one final message (GenerateDone or GenerateFailed) from here.
 import { Clock, Deferred, Effect, Result } from "effect";
-import { type Msg, nuid } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import { DEFAULT_MAX_LOAD, pickLeastLoaded } from "../../src/policy/least-loaded.ts";
 import { canMoveState } from "../../src/kv/llama-format.ts";
@@ -11,14 +10,9 @@ import {
   CancelCommand,
   DecodeCommand,
   DecodeDone,
-  deadlineExceeded,
-  decodeMessage,
   decodeMessageResult,
-  encodeMessage,
   GATEWAY_QUEUE,
-  GenerateDone,
-  GenerateFailed,
-  GenerateRequest,
+  type GenerateRequest,
   invalidRequest,
   overloaded,
   PrefillCommand,
@@ -27,7 +21,6 @@ import {
   PrefillDone,
   type Subjects,
   TandemError,
-  TokenChunk,
   TransferAbort,
   TransferEvent,
   unavailable,
@@ -36,16 +29,11 @@ import { Log } from "../../src/runtime/log.ts";
 import { type MembershipView, watchMembership } from "../../src/transport/membership.ts";
 import { ask, NatsClient, subscribeScoped, tell } from "../../src/transport/nats-client.ts";
 import { RequestLifecycle } from "./request-lifecycle.ts";
+import { type GenerateLimits, generateRequestHandler, refuseGenerate, type ServeResult } from "./generate-endpoint.ts";
 
-export interface GatewayConfig {
+export interface GatewayConfig extends GenerateLimits {
   readonly subjects: Subjects;
   readonly heartbeatMs: number;
-  readonly defaultMaxTokens: number;
-  readonly maxTokensLimit: number;
-  readonly defaultTimeoutMs: number;
-  readonly maxTimeoutMs: number;
-  /** Requests larger than this are refused before decoding (well under NATS max_payload). */
-  readonly maxRequestBytes: number;
   readonly leaseTtlMs: number;
   /** Requests this gateway runs at once; more get `Overloaded`. */
   readonly maxInFlight: number;
@@ -62,7 +50,6 @@ export const GATEWAY_DEFAULTS = {
   maxInFlight: 256,
 } as const;
 
-const decodeRequest = decodeMessage(GenerateRequest);
 const ADMISSION_POLL_MS = 5;
 const decodeTransferEvent = decodeMessageResult(TransferEvent);
 
@@ -89,7 +76,6 @@ export const runGateway = (config: GatewayConfig) =>
       if (watch) Deferred.doneUnsafe(watch.ended, Effect.succeed({ event: event.success, at: performance.now() }));
     });
 
-    const publish = (inbox: string, payload: Uint8Array) => Effect.sync(() => connection.publish(inbox, payload));
     const adjust = (id: string, delta: number) => Effect.sync(() => assigned.set(id, (assigned.get(id) ?? 0) + delta));
 
     /** Fails with Unavailable once `workerId` drops out of live membership. */
@@ -104,23 +90,8 @@ export const runGateway = (config: GatewayConfig) =>
         }
       });
 
-    const validate = (request: GenerateRequest) => {
-      if (request.prompt.trim() === "") return Effect.fail(invalidRequest("empty_prompt", "prompt must not be empty"));
-      const maxTokens = request.maxTokens ?? config.defaultMaxTokens;
-      if (maxTokens <= 0 || maxTokens > config.maxTokensLimit) {
-        return Effect.fail(
-          invalidRequest("max_tokens_out_of_range", `maxTokens must be between 1 and ${config.maxTokensLimit}, got ${maxTokens}`),
-        );
-      }
-      const timeoutMs = request.timeoutMs ?? config.defaultTimeoutMs;
-      if (timeoutMs <= 0 || timeoutMs > config.maxTimeoutMs) {
-        return Effect.fail(invalidRequest("invalid_field", `timeoutMs must be between 1 and ${config.maxTimeoutMs}, got ${timeoutMs}`));
-      }
-      return Effect.succeed({ maxTokens, timeoutMs });
-    };
-
     const serve = (request: GenerateRequest, requestId: string, inbox: string, maxTokens: number, admittedAt: number) =>
-      Effect.gen(function* () {
+      Effect.gen(function* (): Effect.fn.Return<ServeResult, TandemError, NatsClient> {
         const lifecycle = new RequestLifecycle(admittedAt);
         // Admission: while every eligible worker is at its load cap, wait (the deadline still applies).
         let live = yield* membership.live;
@@ -209,7 +180,6 @@ export const runGateway = (config: GatewayConfig) =>
               decodeMs: 0,
               firstTokenAt,
               route,
-              lifecycle,
             };
           }
 
@@ -253,7 +223,6 @@ export const runGateway = (config: GatewayConfig) =>
             decodeMs: decoded.decodeMs,
             firstTokenAt,
             route: { ...route, decodePid: decoded.pid, transferId: decoded.transferId, kvBytes: decoded.kvBytes },
-            lifecycle,
           };
         }).pipe(
           Effect.onError(() => release("request_failed")),
@@ -266,55 +235,7 @@ export const runGateway = (config: GatewayConfig) =>
         );
       });
 
-    const handle = (msg: Msg) =>
-      Effect.gen(function* () {
-        const admittedAt = performance.now();
-        const inbox = msg.reply;
-        if (!inbox) {
-          log.warn({ subject: msg.subject }, "generate request without a reply subject ignored");
-          return;
-        }
-        let requestId = nuid.next();
-        const fail = (error: TandemError) =>
-          publish(inbox, encodeMessage(GenerateFailed, { _tag: "GenerateFailed", requestId, error: error.body }));
-        yield* Effect.gen(function* () {
-          if (msg.data.length > config.maxRequestBytes) {
-            return yield* Effect.fail(
-              invalidRequest("payload_too_large", `request is ${msg.data.length} bytes; the limit is ${config.maxRequestBytes}`),
-            );
-          }
-          const request = yield* decodeRequest(msg.data);
-          if (request.requestId !== undefined && request.requestId !== "") requestId = request.requestId;
-          const { maxTokens, timeoutMs } = yield* validate(request);
-          const result = yield* serve(request, requestId, inbox, maxTokens, admittedAt).pipe(
-            Effect.timeoutOrElse({
-              duration: timeoutMs,
-              orElse: () => Effect.fail(deadlineExceeded(`request ${requestId} did not finish within ${timeoutMs} ms`)),
-            }),
-          );
-          const totalMs = performance.now() - admittedAt;
-          const ttftMs = result.firstTokenAt - admittedAt;
-          yield* publish(
-            inbox,
-            encodeMessage(GenerateDone, {
-              _tag: "GenerateDone",
-              requestId,
-              finishReason: result.finishReason,
-              chunks: result.chunks,
-              usage: { promptTokens: result.promptTokens, completionTokens: result.completionTokens },
-              timings: {
-                ttftMs,
-                prefillMs: result.prefillMs,
-                transferMs: result.transferMs,
-                decodeMs: result.decodeMs,
-                totalMs,
-                tpotMs: result.completionTokens > 1 ? (totalMs - ttftMs) / (result.completionTokens - 1) : 0,
-              },
-              route: result.route,
-            }),
-          );
-        }).pipe(Effect.catch(fail));
-      });
+    const handle = generateRequestHandler(config, serve);
 
     const actor = yield* makeActor({
       name: "tandem-gateway",
@@ -329,9 +250,7 @@ export const runGateway = (config: GatewayConfig) =>
       capacity: config.maxInFlight * 4,
       concurrency: config.maxInFlight,
       handle,
-      refuse: (msg, error) => {
-        if (msg.reply) connection.publish(msg.reply, encodeMessage(GenerateFailed, { _tag: "GenerateFailed", requestId: "", error: error.body }));
-      },
+      refuse: refuseGenerate(connection),
     });
     log.info({ subject: subjects.generate }, "gateway ready");
   });

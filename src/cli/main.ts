@@ -21,6 +21,9 @@ Usage:
       stop the cluster. The last line is a JSON summary; exit code 0 only if it is ok.
   tandem gateway|broker|prefill|decode [--id ID] [--model PATH]
       Run one actor process (what \`up\` and compose.yaml start).
+  tandem monolithic [--id ID] [--model PATH]
+      Serve the generate call from one process (prefill and decode together): the baseline
+      that bench:e2e measures disaggregation against.
 
 Environment:${SETTINGS_HELP}
 `;
@@ -153,6 +156,7 @@ const main = async () => {
     case "broker":
     case "prefill":
     case "decode":
+    case "monolithic":
       return runRole(command as Role, values.id ?? `${command}-${process.pid}`, values.model);
     default:
       fail(`unknown command "${command}"; see tandem --help`);

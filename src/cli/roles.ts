@@ -5,6 +5,7 @@ import { runDecodeWorker } from "../../actors/decode/decode-worker.ts";
 import { GATEWAY_DEFAULTS, runGateway } from "../../actors/request/gateway.ts";
 import { runKvBroker } from "../../actors/kv-broker/kv-broker.ts";
 import { runPrefillWorker } from "../../actors/prefill/prefill-worker.ts";
+import { runMonolithicServer } from "../../actors/request/monolithic-server.ts";
 import { makeLlamaCppEngine } from "../engine/llama-cpp.ts";
 import { resolveModelPath } from "../engine/model-resolution.ts";
 import { subjectsFor } from "../protocol/index.ts";
@@ -13,7 +14,7 @@ import { runMain } from "../runtime/run-main.ts";
 import { readSettings } from "../runtime/settings.ts";
 import { NatsClient } from "../transport/nats-client.ts";
 
-export type Role = "gateway" | "broker" | "prefill" | "decode";
+export type Role = "gateway" | "broker" | "prefill" | "decode" | "monolithic";
 
 /** Exits when the process that started us is gone, so a killed `tandem up` leaves nothing behind. */
 const exitWithParent = () => {
@@ -37,7 +38,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
     NatsClient.layer({ servers: settings.natsUrl, name: `tandem-${role}-${id}` }),
     Log.layer({ role, id, cluster: settings.cluster }),
   );
-  const modelPath = role === "prefill" || role === "decode" ? resolveModelPath(modelFlag) : "";
+  const modelPath = role === "prefill" || role === "decode" || role === "monolithic" ? resolveModelPath(modelFlag) : "";
   const engine = Effect.suspend(() =>
     makeLlamaCppEngine({
       modelPath,
@@ -70,6 +71,15 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
           Effect.flatMap((e) =>
             runPrefillWorker(
               { id, subjects, heartbeatMs: settings.heartbeatMs, stallTimeoutMs: settings.stallTimeoutMs },
+              e,
+            )
+          ),
+        );
+      case "monolithic":
+        return engine.pipe(
+          Effect.flatMap((e) =>
+            runMonolithicServer(
+              { ...GATEWAY_DEFAULTS, id, subjects, maxTokensLimit: settings.maxTokensLimit, defaultTimeoutMs: settings.defaultTimeoutMs },
               e,
             )
           ),

@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
   /** Where child process output goes; default: discarded unless TANDEM_LOG_LEVEL is set. */
   readonly onOutput?: (role: string, line: string) => void;
   readonly readyTimeoutMs?: number;
+  /** Start one monolithic server (prefill and decode in one process) instead of the disaggregated actors. */
+  readonly monolithic?: boolean;
 }
 
 export interface ClusterProcess {
@@ -67,9 +69,8 @@ export const stopProcess = async (child: ChildProcess, graceMs = 5_000) => {
 };
 
 /** Ready when every actor answers `$SRV.PING`; workers join membership before they start serving. */
-const waitUntilReady = async (nc: NatsConnection, cluster: string, prefill: number, decode: number, timeoutMs: number) => {
+const waitUntilReady = async (nc: NatsConnection, cluster: string, want: Record<string, number>, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;
-  const want: Record<string, number> = { "tandem-prefill": prefill, "tandem-decode": decode, "tandem-gateway": 1, "tandem-kv-broker": 1 };
   let seen: Record<string, number> = {};
   while (Date.now() < deadline) {
     seen = {};
@@ -125,13 +126,19 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     await nats?.stop();
   };
   try {
-    start("broker", "broker-0");
-    start("gateway", "gateway-0");
-    for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`, options.prefillEnv);
-    for (let i = 0; i < options.decode; i++) start("decode", `decode-${i}`, options.decodeEnv);
+    if (options.monolithic) start("monolithic", "monolithic-0");
+    else {
+      start("broker", "broker-0");
+      start("gateway", "gateway-0");
+      for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`, options.prefillEnv);
+      for (let i = 0; i < options.decode; i++) start("decode", `decode-${i}`, options.decodeEnv);
+    }
+    const want: Record<string, number> = options.monolithic
+      ? { "tandem-monolithic": 1 }
+      : { "tandem-prefill": options.prefill, "tandem-decode": options.decode, "tandem-gateway": 1, "tandem-kv-broker": 1 };
     const nc = await connect({ servers: natsUrl, name: "tandem-launcher" });
     try {
-      await waitUntilReady(nc, cluster, options.prefill, options.decode, options.readyTimeoutMs ?? 60_000);
+      await waitUntilReady(nc, cluster, want, options.readyTimeoutMs ?? 60_000);
     } finally {
       await nc.close();
     }
