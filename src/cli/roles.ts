@@ -6,7 +6,7 @@ import { GATEWAY_DEFAULTS, runGateway } from "../../actors/request/gateway.ts";
 import { runKvBroker } from "../../actors/kv-broker/kv-broker.ts";
 import { runPrefillWorker } from "../../actors/prefill/prefill-worker.ts";
 import { runMonolithicServer } from "../../actors/request/monolithic-server.ts";
-import { makeLlamaCppEngine } from "../engine/llama-cpp.ts";
+import { engineOptions, makeLlamaCppEngine } from "../engine/llama-cpp.ts";
 import { resolveModelPath } from "../engine/model-resolution.ts";
 import { subjectsFor } from "../protocol/index.ts";
 import { Log } from "../runtime/log.ts";
@@ -41,12 +41,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
   const modelPath = role === "prefill" || role === "decode" || role === "monolithic" ? resolveModelPath(modelFlag) : "";
   const engine = Effect.suspend(() =>
     makeLlamaCppEngine({
-      modelPath,
-      contextSize: settings.contextSize,
-      sequences: settings.sequences,
-      threads: settings.threads,
-      maxDecodeBatch: settings.maxDecodeBatch,
-      flashAttention: settings.flashAttention,
+      ...engineOptions(modelPath, settings),
       // Prefill engines never decode: they keep prefixes (erasing a reused tail never waits on a batch) and
       // hand each prompt to llama.cpp at once (there is no batch to wait for).
       prefixReuse: role === "prefill" && settings.prefixReuse,

@@ -1,20 +1,10 @@
 // The reference the disaggregated path must equal: each prompt generated in one uninterrupted llama.cpp
 // sequence in this process, with the same engine settings the workers use.
 import { Effect } from "effect";
-import { makeLlamaCppEngine } from "../engine/llama-cpp.ts";
+import { engineOptions, makeLlamaCppEngine } from "../engine/llama-cpp.ts";
 import { readSettings } from "../runtime/settings.ts";
 
-export const monolithicEngine = (modelPath: string) => {
-  const settings = readSettings();
-  return makeLlamaCppEngine({
-    modelPath,
-    contextSize: settings.contextSize,
-    sequences: settings.sequences,
-    threads: settings.threads,
-    maxDecodeBatch: settings.maxDecodeBatch,
-    flashAttention: settings.flashAttention,
-  });
-};
+export const monolithicEngine = (modelPath: string) => makeLlamaCppEngine(engineOptions(modelPath, readSettings()));
 
 /** Greedy tokens for every prompt, keyed by prompt. */
 export const monolithicTokens = (modelPath: string, prompts: ReadonlyArray<string>, maxTokens: number) =>

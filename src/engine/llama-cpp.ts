@@ -10,6 +10,7 @@ import { Effect, Scope, Semaphore } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
+import type { Settings } from "../runtime/settings.ts";
 import { formatName } from "../kv/llama-format.ts";
 import { blockHashes, sharedBlocks } from "../kv/prefix-hash.ts";
 
@@ -43,6 +44,19 @@ export interface LlamaCppOptions {
    */
   readonly immediateDispatch?: boolean;
 }
+
+/** The engine options the environment settings ask for (every process of a cluster reads the same ones). */
+export const engineOptions = (
+  modelPath: string,
+  settings: Pick<Settings, "contextSize" | "sequences" | "threads" | "maxDecodeBatch" | "flashAttention">,
+): LlamaCppOptions => ({
+  modelPath,
+  contextSize: settings.contextSize,
+  sequences: settings.sequences,
+  threads: settings.threads,
+  maxDecodeBatch: settings.maxDecodeBatch,
+  flashAttention: settings.flashAttention,
+});
 
 export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flashAttention: true, maxDecodeBatch: 3, prefixReuse: false } as const;
 
