@@ -67,6 +67,8 @@ const up = async () => {
     cluster: settings.cluster,
     natsUrl: settings.natsUrl,
     modelPath: values.model,
+    // Children log warnings and errors only, unless the user asks for more.
+    env: { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? "warn" },
     onOutput: (role, line) => process.stderr.write(`[${role}] ${line}\n`),
   });
   const pids = cluster.processes.map((p) => `  ${p.id.padEnd(12)} pid ${p.child.pid}`).join("\n");
