@@ -14,6 +14,7 @@ import { listenForKv, sendKv } from "../src/transport/nats-kv-channel.ts";
 const MIB = 1024 * 1024;
 const PAYLOAD_BYTES = 64 * MIB;
 const REPS = 5;
+const WINDOW = Number(process.env.KV_WINDOW ?? 16);
 const progress = (line: string) => process.stderr.write(`bench:kv-transfer ${line}\n`);
 
 const rawPublish = async (servers: string, bytes: Uint8Array, chunkBytes: number) => {
@@ -61,7 +62,7 @@ const tandemChannel = (servers: string, bytes: Uint8Array, chunkBytes: number) =
         const started = performance.now();
         const received = yield* Effect.scoped(
           Effect.gen(function* () {
-            const receiveAll = yield* listenForKv({ subjects, transferId, window: 8, idleTimeoutMs: 10_000 }).pipe(
+            const receiveAll = yield* listenForKv({ subjects, transferId, window: WINDOW, idleTimeoutMs: 10_000 }).pipe(
               Effect.provide(receiver),
             );
             const [payload] = yield* Effect.all([

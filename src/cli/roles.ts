@@ -87,7 +87,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
                 id,
                 subjects,
                 heartbeatMs: settings.heartbeatMs,
-                creditWindow: 8,
+                creditWindow: 16,
                 maxPendingTransfers: 64,
                 kvWaitTimeoutMs: settings.leaseTtlMs,
                 exitAfterKvExpect: process.env.TANDEM_FAULT === "decode-exit-after-kv-expect",

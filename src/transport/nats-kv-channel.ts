@@ -12,13 +12,13 @@ import {
   internal,
   KvChunk,
   KvCredit,
-  KvDataMessage,
   KvOffer,
   type Subjects,
   type TandemError,
   unavailable,
 } from "../protocol/index.ts";
 import { NatsClient, subscribeScoped, tell } from "./nats-client.ts";
+import { decodeKvChunkFrame, isKvChunkFrame, kvChunkHeaders } from "../protocol/kv-chunk-frame.ts";
 
 export interface SendKvOptions {
   readonly subjects: Subjects;
@@ -31,12 +31,13 @@ export interface SendKvOptions {
 }
 
 const decodeCredit = decodeMessageResult(KvCredit);
-const decodeData = decodeMessageResult(KvDataMessage);
+const decodeOffer = decodeMessageResult(KvOffer);
 
 export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError, NatsClient> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { subjects, transferId, bytes, chunkBytes } = options;
+      const { connection } = yield* NatsClient;
       const chunks = chunkCount(bytes.length, chunkBytes);
       const checksums = new Uint32Array(chunks);
       for (let index = 0; index < chunks; index++) checksums[index] = crc32(chunkAt(bytes, chunkBytes, index));
@@ -77,15 +78,14 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
       yield* offer;
       for (let index = 0; index < chunks; index++) {
         yield* awaitCredit(index);
-        yield* tell(subjects.kvData(transferId), KvChunk, {
-          _tag: "KvChunk",
-          transferId,
-          index,
-          bytes: chunkAt(bytes, chunkBytes, index),
-          checksum: checksums[index]!,
+        yield* Effect.try({
+          try: () =>
+            connection.publish(subjects.kvData(transferId), chunkAt(bytes, chunkBytes, index), {
+              headers: kvChunkHeaders(transferId, index, checksums[index]!),
+            }),
+          catch: (cause) => unavailable("transport", `publishing chunk ${index} of ${transferId} failed: ${String(cause)}`),
         });
       }
-      const { connection } = yield* NatsClient;
       yield* Effect.promise(() => connection.flush().catch(() => undefined));
     }),
   );
@@ -114,10 +114,10 @@ export const listenForKv = (
 ): Effect.Effect<Effect.Effect<ReceivedKv, TandemError, NatsClient>, never, NatsClient | Scope.Scope> =>
   Effect.gen(function* () {
     const { subjects, transferId } = options;
-    const inbox = yield* Queue.bounded<Uint8Array>(options.window + 2);
+    const inbox = yield* Queue.bounded<Result.Result<KvOffer | KvChunk, TandemError>>(options.window + 2);
     yield* subscribeScoped(subjects.kvData(transferId), (msg) => {
       // A sender within its credit never overflows the window; one that does loses the excess and stalls.
-      Queue.offerUnsafe(inbox, msg.data);
+      Queue.offerUnsafe(inbox, isKvChunkFrame(msg) ? decodeKvChunkFrame(msg) : decodeOffer(msg.data));
     });
     const next = Queue.take(inbox).pipe(
       Effect.timeoutOrElse({
@@ -125,7 +125,7 @@ export const listenForKv = (
         orElse: () =>
           Effect.fail(unavailable("kv_sender_stalled", `nothing from the sender of ${transferId} for ${options.idleTimeoutMs} ms`)),
       }),
-      Effect.flatMap((bytes) => Effect.fromResult(decodeData(bytes))),
+      Effect.flatMap(Effect.fromResult),
     );
     const grant = (upTo: number) => tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, upTo });
 
