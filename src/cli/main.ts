@@ -7,6 +7,7 @@ import { subjectsFor } from "../protocol/index.ts";
 import { readSettings, SETTINGS_HELP } from "../runtime/settings.ts";
 import { runDemo } from "./demo.ts";
 import { type Role, runRole } from "./roles.ts";
+import { PERF_HELP, runPerf } from "./perf.ts";
 
 const HELP = `tandem — disaggregated LLM serving over NATS
 
@@ -21,12 +22,16 @@ Usage:
       stop the cluster. The last line is a JSON summary; exit code 0 only if it is ok.
   tandem gateway|broker|prefill|decode [--id ID] [--model PATH]
       Run one actor process (what \`up\` and compose.yaml start).
+${PERF_HELP.replace(/^tandem/, "  tandem")}
   tandem monolithic [--id ID] [--model PATH]
       Serve the generate call from one process (prefill and decode together): the baseline
       that bench:e2e measures disaggregation against.
 
 Environment:${SETTINGS_HELP}
 `;
+
+// `perf` has its own flags; hand it the command line before the shared parser would reject them.
+if (process.argv[2] === "perf") process.exit(await runPerf(process.argv.slice(3)));
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
