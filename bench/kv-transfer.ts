@@ -1,7 +1,8 @@
 // `npm run bench:kv` (transfer part): KV bytes through Tandem's NATS channel (offer, CRC-32 per chunk,
-// credits) against a raw NATS publish of the same bytes in the same chunk size, both measured in this run on a
-// private nats-server. One JSON line per result.
+// credits) against a raw NATS publish of the same bytes in the same chunk size on a private nats-server, and
+// through the direct TCP channel against a raw loopback socket, all measured in this run. One JSON line each.
 import { randomFillSync } from "node:crypto";
+import { createConnection, createServer } from "node:net";
 import { Effect, Layer } from "effect";
 import { connect } from "nats";
 import { summary } from "../src/cli/percentiles.ts";
@@ -10,6 +11,7 @@ import { subjectsFor } from "../src/protocol/index.ts";
 import { Log } from "../src/runtime/log.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
 import { listenForKv, sendKv } from "../src/transport/nats-kv-channel.ts";
+import { listenForKvTcp, sendKvTcp } from "../src/transport/tcp-kv-channel.ts";
 
 const MIB = 1024 * 1024;
 const PAYLOAD_BYTES = 64 * MIB;
@@ -79,6 +81,59 @@ const tandemChannel = (servers: string, bytes: Uint8Array, chunkBytes: number) =
     }),
   );
 
+/** A raw loopback socket moving the same bytes in the same writes: the floor under the TCP channel. */
+const rawSocket = async (bytes: Uint8Array, chunkBytes: number) => {
+  const times: number[] = [];
+  for (let rep = 0; rep < REPS + 1; rep++) {
+    let received = 0;
+    const server = createServer((socket) =>
+      socket.on("data", (d: Uint8Array) => {
+        received += d.length;
+        if (received >= bytes.length) socket.end(new Uint8Array([6]));
+      })
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = createConnection({ host: "127.0.0.1", port }, async () => {
+        for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
+          if (!socket.write(bytes.subarray(offset, Math.min(bytes.length, offset + chunkBytes)))) {
+            await new Promise((r) => socket.once("drain", r));
+          }
+        }
+      });
+      socket.setNoDelay(true);
+      socket.once("data", () => resolve());
+      socket.once("error", reject);
+    });
+    if (rep > 0) times.push(performance.now() - started);
+    server.close();
+  }
+  return times;
+};
+
+const tcpChannel = (bytes: Uint8Array, chunkBytes: number) =>
+  Effect.gen(function* () {
+    const times: number[] = [];
+    for (let rep = 0; rep < REPS + 1; rep++) {
+      const started = performance.now();
+      const received = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const { port, receive } = yield* listenForKvTcp("127.0.0.1", 10_000);
+          const [payload] = yield* Effect.all([
+            receive,
+            sendKvTcp({ host: "127.0.0.1", port, transferId: `tcp${rep}`, bytes, chunkBytes, format: "bench", stallTimeoutMs: 10_000 }),
+          ], { concurrency: 2 });
+          return payload;
+        }),
+      );
+      if (received.bytes.length !== bytes.length) throw new Error("short transfer");
+      if (rep > 0) times.push(performance.now() - started);
+    }
+    return times;
+  });
+
 const gbps = (ms: number) => PAYLOAD_BYTES / 1e9 / (ms / 1000);
 
 const main = async () => {
@@ -104,6 +159,30 @@ const main = async () => {
             ratioToRaw: Math.round(ratio * 1000) / 1000,
             target: 0.7,
             meetsTarget: ratio >= 0.7,
+            msP50: channel.p50,
+            rawMsP50: raw.p50,
+          })
+        }\n`,
+      );
+    }
+    for (const chunkBytes of [1 * MIB, 4 * MIB]) {
+      progress(`TCP, chunks of ${chunkBytes / MIB} MiB: raw loopback socket`);
+      const raw = summary(await rawSocket(bytes, chunkBytes));
+      progress(`TCP, chunks of ${chunkBytes / MIB} MiB: Tandem TCP channel`);
+      const channel = summary(await Effect.runPromise(tcpChannel(bytes, chunkBytes)));
+      const ratio = gbps(channel.p50) / gbps(raw.p50);
+      process.stdout.write(
+        `${
+          JSON.stringify({
+            bench: "kv-transfer",
+            channel: "tcp",
+            payloadBytes: PAYLOAD_BYTES,
+            chunkBytes,
+            gbPerSec: Math.round(gbps(channel.p50) * 1000) / 1000,
+            rawSocketGbPerSec: Math.round(gbps(raw.p50) * 1000) / 1000,
+            ratioToRaw: Math.round(ratio * 1000) / 1000,
+            target: 0.8,
+            meetsTarget: ratio >= 0.8,
             msP50: channel.p50,
             rawMsP50: raw.p50,
           })

@@ -1,0 +1,123 @@
+// `tandem plan`: the cheapest chip mix (disaggregated or colocated) that serves a workload under an SLO,
+// with the Pareto frontier, baseline ratios and break-even prices. Closed form (src/planner), not a simulation.
+import { writeFileSync } from "node:fs";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
+import { findModel, MODELS } from "../hardware/model-catalog.ts";
+import { DEFAULT_KV_LINK } from "../planner/kv-link.ts";
+import { plan } from "../planner/plan.ts";
+import type { PricePoint } from "../planner/pricing.ts";
+import { DEFAULT_SLO, DEFAULT_SLOS } from "../planner/slo.ts";
+import { frontierSvg } from "../planner/svg.ts";
+import { customWorkload, findWorkload, WORKLOADS } from "../planner/workloads.ts";
+
+export const PLAN_HELP = `tandem plan --model <id> --workload <preset> | --input N --output N
+            [--ttft-ms N] [--tpot-ms N] [--percentile P] [--prices low|mid|high] [--price chip=USD_PER_HOUR ...]
+            [--chips id,id,...] [--bf16] [--kv-gbps N] [--kv-fixed-ms N] [--kv-translate-us N]
+            [--catalog PATH] [--json] [--svg FILE]
+    Search prefill chip × decode chip × tensor parallel × batch × pool sizes, plus colocated baselines, for the
+    lowest $ per million tokens (input + output) meeting TTFT and TPOT at the percentile (closed-form model).
+    Models: ${MODELS.map((m) => m.id).join(", ")}. Workloads: ${WORKLOADS.map((w) => `${w.id} (${w.inputTokens}/${w.outputTokens})`).join(", ")}.
+    Prices: the catalog range's low, mid (default) or high point; chips without an hourly price but with a purchase
+    estimate are priced at the H100's hourly/purchase ratio. Weights and KV are fp8 unless --bf16.`;
+
+class UsageError extends Error {}
+
+const num = (name: string, raw: string | undefined, positive = true): number | undefined => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || (positive ? n <= 0 : n < 0)) throw new UsageError(`--${name} must be a ${positive ? "positive" : "non-negative"} number, got "${raw}"`);
+  return n;
+};
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
+
+/** Run `tandem plan` with the arguments after `plan`. Returns the exit code (0 ok, 2 usage error, 1 no plan). */
+export async function runPlan(argv: string[]): Promise<number> {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        json: { type: "boolean" },
+        model: { type: "string" },
+        workload: { type: "string" },
+        input: { type: "string" },
+        output: { type: "string" },
+        "ttft-ms": { type: "string" },
+        "tpot-ms": { type: "string" },
+        percentile: { type: "string" },
+        prices: { type: "string" },
+        price: { type: "string", multiple: true },
+        chips: { type: "string" },
+        bf16: { type: "boolean" },
+        "kv-gbps": { type: "string" },
+        "kv-fixed-ms": { type: "string" },
+        "kv-translate-us": { type: "string" },
+        catalog: { type: "string" },
+        svg: { type: "string" },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(`${PLAN_HELP}\n`);
+      return 0;
+    }
+    if (!values.model) throw new UsageError("--model <id> is required");
+    const model = findModel(values.model);
+    let workload;
+    if (values.workload !== undefined) workload = findWorkload(values.workload);
+    else if (values.input !== undefined && values.output !== undefined) workload = customWorkload(Number(values.input), Number(values.output));
+    else throw new UsageError("give --workload <preset> or both --input N and --output N");
+    const base = DEFAULT_SLOS[workload.id] ?? DEFAULT_SLO;
+    const percentile = num("percentile", values.percentile) ?? base.percentile;
+    if (!(percentile > 0 && percentile < 1)) throw new UsageError(`--percentile must be in (0, 1), got ${percentile}`);
+    const slo = { ttftMs: num("ttft-ms", values["ttft-ms"]) ?? base.ttftMs, tpotMs: num("tpot-ms", values["tpot-ms"]) ?? base.tpotMs, percentile };
+    const pricePoint = (values.prices ?? "mid") as PricePoint;
+    if (!["low", "mid", "high"].includes(pricePoint)) throw new UsageError(`--prices must be low, mid or high, got "${values.prices}"`);
+    const priceOverrides: Record<string, number> = {};
+    for (const p of values.price ?? []) {
+      const [id, v] = p.split("=");
+      const n = Number(v);
+      if (!id || !(n > 0)) throw new UsageError(`--price expects chip=USD_PER_HOUR, got "${p}"`);
+      priceOverrides[id] = n;
+    }
+    const link = {
+      gbps: num("kv-gbps", values["kv-gbps"]) ?? DEFAULT_KV_LINK.gbps,
+      fixedMs: num("kv-fixed-ms", values["kv-fixed-ms"], false) ?? DEFAULT_KV_LINK.fixedMs,
+      translateUsPerLayer: num("kv-translate-us", values["kv-translate-us"], false) ?? DEFAULT_KV_LINK.translateUsPerLayer,
+    };
+    const catalog = loadAcceleratorCatalog(values.catalog);
+    for (const id of Object.keys(priceOverrides)) if (!catalog.accelerators.some((a) => a.id === id)) throw new UsageError(`--price: unknown chip "${id}"`);
+    const chips = values.chips?.split(",").map((s) => s.trim()).filter(Boolean);
+    const out = plan({ catalog, model, workload, slo, link, dtype: values.bf16 ? "bf16" : "fp8", pricePoint, priceOverrides, ...(chips ? { chips } : {}) });
+    if (values.svg) writeFileSync(values.svg, frontierSvg(out.all, out.frontier, `${model.name}, ${workload.id}: $/Mtok vs tokens/s per user`));
+    if (values.json) {
+      const { all: _all, ...rest } = out;
+      process.stdout.write(`${JSON.stringify({ model: model.id, workload, slo, link, dtype: values.bf16 ? "bf16" : "fp8", pricePoint, costUnit: "USD per million tokens (input + output)", ...rest })}\n`);
+      return 0;
+    }
+    const lines: string[] = [];
+    lines.push(`${model.name} · ${workload.id} (${workload.inputTokens} in / ${workload.outputTokens} out) · TTFT ≤ ${slo.ttftMs} ms, TPOT ≤ ${slo.tpotMs} ms at p${Math.round(slo.percentile * 100)} · ${values.bf16 ? "bf16" : "fp8"} · ${pricePoint} prices`);
+    lines.push(`${out.evaluated} configurations evaluated; $ per million tokens (input + output)`);
+    lines.push("");
+    lines.push(`${pad("pair (prefill:decode)", 44)} ${pad("$/Mtok", 9)} ${pad("tp p/d", 7)} ${pad("batch p/d", 10)} ${pad("groups p:d", 11)} tok/s/user`);
+    for (const c of out.bestByPair.slice(0, 20)) {
+      lines.push(`${pad(c.pair, 44)} ${pad(c.usdPerMtok.toFixed(4), 9)} ${pad(`${c.prefillTp}/${c.decodeTp}`, 7)} ${pad(`${c.prefillBatch}/${c.decodeBatch}`, 10)} ${pad(`${c.prefillGroups}:${c.decodeGroups}`, 11)} ${c.interactivity.toFixed(1)}`);
+    }
+    lines.push("");
+    lines.push(`winner: ${out.winner.pair} at $${out.winner.usdPerMtok.toFixed(4)}/Mtok`);
+    for (const [name, r] of Object.entries(out.ratios)) {
+      if (r.winnerAdvantage !== null) lines.push(`  ${pad(name, 36)} $${r.usdPerMtok!.toFixed(4)}  → winner ${r.winnerAdvantage.toFixed(2)}x cheaper`);
+    }
+    lines.push("Pareto frontier (tok/s/user → $/Mtok): " + out.frontier.map((c) => `${c.interactivity.toFixed(0)}→${c.usdPerMtok.toFixed(3)} ${c.pair}`).join("; "));
+    lines.push("break-even prices:");
+    for (const b of out.breakEvens) lines.push(`  ${pad(b.chip, 22)} $${b.currentUsdPerHour.toFixed(2)}/h → ${b.direction} $${b.breakEvenUsdPerHour.toFixed(2)}/h the winner becomes ${b.newWinner}`);
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return out.winner ? 0 : 1;
+  } catch (e) {
+    process.stderr.write(`tandem plan: ${(e as Error).message}\n${e instanceof UsageError ? PLAN_HELP + "\n" : ""}`);
+    return 2;
+  }
+}

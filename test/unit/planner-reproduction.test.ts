@@ -1,0 +1,70 @@
+// Planner reproduction of the Gimlet Labs anchor (docs/economics.md): what holds is asserted; what does not
+// (the 3x / 4x / 2.5x magnitudes at catalog prices) is asserted as the model's own, documented, value band.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { loadAcceleratorCatalog } from "../../src/hardware/accelerator-catalog.ts";
+import { findModel } from "../../src/hardware/model-catalog.ts";
+import { decodeStepDuringPrefill, prefillUnderDecode, type InterferenceCase } from "../../src/planner/interference.ts";
+import { DEFAULT_KV_LINK } from "../../src/planner/kv-link.ts";
+import { B200, GAUDI3, H100, pairRatio, plan } from "../../src/planner/plan.ts";
+import { choosePrices } from "../../src/planner/pricing.ts";
+import { decodeFrontier, pricedChips } from "../../src/planner/search.ts";
+import { DEFAULT_SLOS } from "../../src/planner/slo.ts";
+import { findWorkload } from "../../src/planner/workloads.ts";
+
+const catalog = loadAcceleratorCatalog();
+const model = findModel("llama-3-70b");
+const ANCHOR_CHIPS = [H100, B200, GAUDI3, "amd-mi300x"];
+const HH = `${H100}:${H100}`;
+const run = (wid: string) => plan({ catalog, model, workload: findWorkload(wid), slo: DEFAULT_SLOS[wid]!, pricePoint: "mid", chips: ANCHOR_CHIPS });
+const prefillHeavy = run("prefill-heavy");
+const decodeHeavy = run("decode-heavy");
+
+describe("planner reproduction (Llama-3-70B, fp8, mid catalog prices, anchor chip set)", () => {
+  it("B200:Gaudi 3 is cheaper than H100:H100 on both presets, and more so on decode-heavy (anchor: 3x < 4x)", () => {
+    const ph = pairRatio(prefillHeavy, HH, `${B200}:${GAUDI3}`)!;
+    const dh = pairRatio(decodeHeavy, HH, `${B200}:${GAUDI3}`)!;
+    expect(ph).toBeGreaterThan(1);
+    expect(dh).toBeGreaterThan(ph);
+    // Model values (NOT the anchor's 3x / 4x; see docs/economics.md for why): ≈ 1.33 and ≈ 1.78.
+    expect(ph).toBeGreaterThan(1.2);
+    expect(ph).toBeLessThan(1.45);
+    expect(dh).toBeGreaterThan(1.6);
+    expect(dh).toBeLessThan(1.95);
+  });
+
+  it("on decode-heavy the mix beats all-B200 by 1.6–1.7x ± 20% (the anchor's 4x / 2.5x)", () => {
+    const mixVsB200 = pairRatio(decodeHeavy, `${B200}:${B200}`, `${B200}:${GAUDI3}`)!;
+    expect(mixVsB200).toBeGreaterThan(1.65 * 0.8);
+    expect(mixVsB200).toBeLessThan(1.65 * 1.2);
+  });
+
+  it("all-B200 vs H100:H100 on decode-heavy is ≈ 1.07x in this model (anchor 2.5x: does not hold at catalog mid prices)", () => {
+    const r = pairRatio(decodeHeavy, HH, `${B200}:${B200}`)!;
+    expect(r).toBeGreaterThan(1);
+    expect(r).toBeLessThan(1.3);
+  });
+
+  it("the decode Pareto frontier is {Gaudi 3, MI300X, B200} at low and mid prices", () => {
+    for (const pp of ["low", "mid"] as const) {
+      for (const wid of ["decode-heavy", "prefill-heavy"]) {
+        const prices = choosePrices(catalog, pp);
+        const ctx = { model, workload: findWorkload(wid), slo: DEFAULT_SLOS[wid]!, link: DEFAULT_KV_LINK, dtype: "fp8" as const, prices };
+        const chips = new Set(decodeFrontier(ctx, pricedChips(catalog, prices, ANCHOR_CHIPS)).map((p) => p.chip));
+        expect([...chips].sort()).toEqual(["amd-mi300x", GAUDI3, B200].sort());
+      }
+    }
+  });
+});
+
+describe("colocated interference model vs the H200 measurement", () => {
+  const cases = (JSON.parse(readFileSync(new URL("../../../shared/data/calibration/h200-interference-8b.json", import.meta.url), "utf8")) as { cases: InterferenceCase[] }).cases;
+  it("predicts the stretched decode step within 15% and the slowed prefill within 10%", () => {
+    for (const c of cases) {
+      const d = decodeStepDuringPrefill(c.decode_step_ms_alone, c.prefill_ms_alone);
+      expect(Math.abs(d / c.decode_step_ms_during_prefill - 1)).toBeLessThan(0.15);
+      const p = prefillUnderDecode(c.prefill_ms_alone, c.decode_step_ms_alone);
+      expect(Math.abs(p / c.prefill_ms_with_decode - 1)).toBeLessThan(0.1);
+    }
+  });
+});
