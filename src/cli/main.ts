@@ -8,6 +8,7 @@ import { readSettings, SETTINGS_HELP } from "../runtime/settings.ts";
 import { runDemo } from "./demo.ts";
 import { type Role, runRole } from "./roles.ts";
 import { PERF_HELP, runPerf } from "./perf.ts";
+import { PLAN_HELP, runPlan } from "./plan.ts";
 
 const HELP = `tandem — disaggregated LLM serving over NATS
 
@@ -23,6 +24,7 @@ Usage:
   tandem gateway|broker|prefill|decode [--id ID] [--model PATH]
       Run one actor process (what \`up\` and compose.yaml start).
 ${PERF_HELP.replace(/^tandem/, "  tandem")}
+${PLAN_HELP.replace(/^tandem/, "  tandem")}
   tandem monolithic [--id ID] [--model PATH]
       Serve the generate call from one process (prefill and decode together): the baseline
       that bench:e2e measures disaggregation against.
@@ -30,8 +32,9 @@ ${PERF_HELP.replace(/^tandem/, "  tandem")}
 Environment:${SETTINGS_HELP}
 `;
 
-// `perf` has its own flags; hand it the command line before the shared parser would reject them.
+// `perf` and `plan` have their own flags; hand them the command line before the shared parser would reject them.
 if (process.argv[2] === "perf") process.exit(await runPerf(process.argv.slice(3)));
+if (process.argv[2] === "plan") process.exit(await runPlan(process.argv.slice(3)));
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
