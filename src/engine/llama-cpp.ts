@@ -10,6 +10,8 @@ import { Effect, Scope, Semaphore } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
+import { classifyCpu } from "./faults/cpu-llama.ts";
+import { UNKNOWN_CODE } from "./faults/rules.ts";
 import type { Settings } from "../runtime/settings.ts";
 import { formatName } from "../kv/llama-format.ts";
 import { blockHashes, sharedBlocks } from "../kv/prefix-hash.ts";
@@ -62,8 +64,15 @@ export const LLAMA_DEFAULTS = { contextSize: 512, sequences: 8, threads: 1, flas
 
 const VENDOR = "cpu";
 
-const fault = (code: string, faultClass: FaultClass) => (cause: unknown) =>
-  new DriverFault({ vendor: VENDOR, code, faultClass, message: cause instanceof Error ? cause.message : String(cause) });
+/**
+ * A driver fault for a failed llama.cpp call: the CPU classifier names it from the error text when it knows
+ * the wording (e.g. a full KV cache is `context_overflow`, a resource fault); otherwise the call site's code.
+ */
+const fault = (code: string, faultClass: FaultClass) => (cause: unknown) => {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const classified = classifyCpu(message);
+  return classified.code === UNKNOWN_CODE ? new DriverFault({ vendor: VENDOR, code, faultClass, message }) : classified;
+};
 
 export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engine, DriverFault, Scope.Scope> =>
   Effect.gen(function* () {
