@@ -10,6 +10,7 @@ export const registerWorker = (
   role: WorkerRole,
   engine: Engine,
   inFlight: () => number,
+  extra: { readonly kvTcp?: string } = {},
 ) =>
   registerMember(subjects.membersBucket, heartbeatMs, () => ({
     id,
@@ -23,4 +24,5 @@ export const registerWorker = (
     inFlight: inFlight(),
     capacity: engine.info.sequences,
     contextSize: engine.info.contextSize,
+    ...extra,
   }));

@@ -30,7 +30,7 @@ const actors = Effect.gen(function* () {
   yield* runGateway({ ...GATEWAY_DEFAULTS, subjects });
   // Prefill and decode need engines with the same sequence count (llama.cpp state only loads into one).
   const prefillEngine = yield* makeLlamaCppEngine({ modelPath });
-  yield* runPrefillWorker({ id: "my-prefill", subjects, heartbeatMs: 1_000, stallTimeoutMs: 2_000 }, prefillEngine);
+  yield* runPrefillWorker({ id: "my-prefill", subjects, heartbeatMs: 1_000, stallTimeoutMs: 2_000, tcpMinBytes: 1024 * 1024 }, prefillEngine);
   const decodeEngine = yield* makeLlamaCppEngine({ modelPath });
   yield* runDecodeWorker({ id: "my-decode", subjects, heartbeatMs: 1_000, creditWindow: 16, maxPendingTransfers: 64, kvWaitTimeoutMs: 10_000 }, decodeEngine);
 });

@@ -25,7 +25,8 @@ import {
 import { Log } from "../../src/runtime/log.ts";
 import { registerWorker } from "../worker-membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
-import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
+import { listenForKv, type ReceivedKv } from "../../src/transport/nats-kv-channel.ts";
+import { serveKvTcp } from "../../src/transport/tcp-kv-channel.ts";
 import { translateState } from "../../src/kv/llama-translate.ts";
 
 interface Arrival {
@@ -43,6 +44,8 @@ export interface DecodeWorkerConfig {
   readonly maxPendingTransfers: number;
   /** How long a decode command waits for its KV (the lease TTL is the natural bound). */
   readonly kvWaitTimeoutMs: number;
+  /** Host to listen on for direct TCP KV transfers (advertised in membership); omit to take KV over NATS only. */
+  readonly kvTcpHost?: string;
   /** Test hook: exit the process right after it is told of a transfer (and subscribed), before any KV arrives. */
   readonly exitAfterKvExpect?: boolean;
 }
@@ -62,7 +65,32 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
     let inFlight = 0;
 
-    yield* registerWorker(subjects, config.heartbeatMs, config.id, "decode", engine, () => inFlight);
+    /** KV that arrived over the direct TCP channel, by transfer id (the announcement may come before or after). */
+    const tcpArrivals = new Map<string, Deferred.Deferred<ReceivedKv>>();
+    const tcpArrivalOf = (transferId: string) => {
+      let arrived = tcpArrivals.get(transferId);
+      if (arrived === undefined) {
+        arrived = Deferred.makeUnsafe<ReceivedKv>();
+        tcpArrivals.set(transferId, arrived);
+      }
+      return arrived;
+    };
+    const kvTcp = config.kvTcpHost === undefined ? undefined : yield* serveKvTcp(config.kvTcpHost, config.kvWaitTimeoutMs, (received) =>
+      Deferred.succeed(tcpArrivalOf(received.transferId), received).pipe(
+        // Claimed by its transfer's receive fiber, or dropped once the transfer could no longer want it.
+        Effect.andThen(Effect.sleep(config.kvWaitTimeoutMs)),
+        Effect.andThen(Effect.sync(() => tcpArrivals.delete(received.transferId))),
+      ));
+
+    yield* registerWorker(
+      subjects,
+      config.heartbeatMs,
+      config.id,
+      "decode",
+      engine,
+      () => inFlight,
+      kvTcp === undefined ? {} : { kvTcp: `${config.kvTcpHost}:${kvTcp}` },
+    );
 
     /** The arrival slot of a request attempt, created by whichever of announcement and decode command comes first. */
     const arrivalOf = (key: string) => {
@@ -98,7 +126,9 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
             idleTimeoutMs: expect.ttlMs,
           });
           yield* Deferred.succeed(listening, undefined);
-          const received = yield* receiveAll;
+          // The sender picks the channel: whichever delivers first is the one it used.
+          const received = yield* receiveAll.pipe(Effect.raceFirst(Deferred.await(tcpArrivalOf(expect.transferId))));
+          tcpArrivals.delete(expect.transferId);
           yield* tell(subjects.broker("complete"), TransferComplete, {
             _tag: "TransferComplete",
             transferId: expect.transferId,

@@ -23,6 +23,7 @@ import { Log } from "../../src/runtime/log.ts";
 import { registerWorker } from "../worker-membership.ts";
 import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { sendKv } from "../../src/transport/nats-kv-channel.ts";
+import { sendKvTcp } from "../../src/transport/tcp-kv-channel.ts";
 
 export interface PrefillWorkerConfig {
   readonly id: string;
@@ -30,9 +31,18 @@ export interface PrefillWorkerConfig {
   readonly heartbeatMs: number;
   /** Give up a transfer when the receiver grants no credit for this long. */
   readonly stallTimeoutMs: number;
+  /** KV caches at least this large go over the decode worker's direct TCP listener when it has one. */
+  readonly tcpMinBytes: number;
 }
 
 const decodePrefill = decodeMessage(PrefillCommand);
+const TCP_CHUNK_BYTES = 4 * 1024 * 1024;
+
+const parseHostPort = (address: string) => {
+  const at = address.lastIndexOf(":");
+  const port = Number(address.slice(at + 1));
+  return at > 0 && Number.isInteger(port) && port > 0 ? { host: address.slice(0, at), port } : undefined;
+};
 
 export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
   Effect.gen(function* () {
@@ -60,6 +70,19 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
           TransferOpened,
           Math.min(5_000, command.leaseTtlMs),
         );
+        const tcp = command.decodeKvTcp === undefined || kv.length < config.tcpMinBytes ? undefined : parseHostPort(command.decodeKvTcp);
+        if (tcp !== undefined) {
+          // Bulk path: TCP's own flow control, chunks as large as the broker allows without the NATS cap.
+          yield* sendKvTcp({
+            ...tcp,
+            transferId: opened.transferId,
+            bytes: kv,
+            chunkBytes: Math.max(opened.chunkBytes, TCP_CHUNK_BYTES),
+            format: engine.info.kvFormat,
+            stallTimeoutMs: config.stallTimeoutMs,
+          });
+          return;
+        }
         yield* sendKv({
           subjects,
           transferId: opened.transferId,

@@ -152,6 +152,7 @@ export const runGateway = (config: GatewayConfig) =>
               replyTo: inbox,
               decodeWorker: decodeWorker.id,
               leaseTtlMs: config.leaseTtlMs,
+              ...(decodeWorker.kvTcp === undefined ? {} : { decodeKvTcp: decodeWorker.kvTcp }),
             },
             PrefillDone,
             config.maxTimeoutMs,

@@ -65,7 +65,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
         return engine.pipe(
           Effect.flatMap((e) =>
             runPrefillWorker(
-              { id, subjects, heartbeatMs: settings.heartbeatMs, stallTimeoutMs: settings.stallTimeoutMs },
+              { id, subjects, heartbeatMs: settings.heartbeatMs, stallTimeoutMs: settings.stallTimeoutMs, tcpMinBytes: settings.kvTcpMinBytes },
               e,
             )
           ),
@@ -90,6 +90,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
                 creditWindow: 16,
                 maxPendingTransfers: 64,
                 kvWaitTimeoutMs: settings.leaseTtlMs,
+                ...(settings.kvTcpHost === undefined ? {} : { kvTcpHost: settings.kvTcpHost }),
                 exitAfterKvExpect: process.env.TANDEM_FAULT === "decode-exit-after-kv-expect",
               },
               e,

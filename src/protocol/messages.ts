@@ -102,6 +102,8 @@ export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   /** The decode worker that will receive this request's KV; prefill opens the transfer to it at the broker. */
   decodeWorker: Schema.String,
   leaseTtlMs: Count,
+  /** The decode worker's direct TCP KV listener ("host:port"), when it has one; used for large caches. */
+  decodeKvTcp: Schema.optionalKey(Schema.String),
 });
 export type PrefillCommand = typeof PrefillCommand.Type;
 
@@ -293,5 +295,7 @@ export const MemberRecord = Schema.TaggedStruct("MemberRecord", {
   contextSize: Count,
   heartbeatAt: Schema.Number,
   heartbeatMs: Count,
+  /** Decode workers: the direct TCP KV listener ("host:port"), when enabled. */
+  kvTcp: Schema.optionalKey(Schema.String),
 });
 export type MemberRecord = typeof MemberRecord.Type;

@@ -20,6 +20,9 @@ export interface Settings {
   readonly maxDecodeBatch: number;
   readonly flashAttention: boolean;
   readonly prefixReuse: boolean;
+  /** Host decode workers listen on for direct TCP KV, or undefined for NATS only. */
+  readonly kvTcpHost: string | undefined;
+  readonly kvTcpMinBytes: number;
   readonly leaseTtlMs: number;
   readonly stallTimeoutMs: number;
   readonly maxTokensLimit: number;
@@ -37,6 +40,8 @@ export const readSettings = (): Settings => ({
   maxDecodeBatch: int("TANDEM_DECODE_BATCH", 3),
   flashAttention: (process.env.TANDEM_FLASH_ATTENTION ?? "1") !== "0",
   prefixReuse: (process.env.TANDEM_PREFIX_REUSE ?? "1") !== "0",
+  kvTcpHost: process.env.TANDEM_KV_TCP === "0" ? undefined : (process.env.TANDEM_KV_TCP_HOST || "127.0.0.1"),
+  kvTcpMinBytes: process.env.TANDEM_KV_TCP_MIN_BYTES === "0" ? 0 : int("TANDEM_KV_TCP_MIN_BYTES", 1024 * 1024),
   leaseTtlMs: int("TANDEM_LEASE_TTL_MS", 10_000),
   stallTimeoutMs: int("TANDEM_KV_STALL_MS", 2_000),
   maxTokensLimit: int("TANDEM_MAX_TOKENS_LIMIT", 256),
@@ -57,6 +62,9 @@ export const SETTINGS_HELP = `
                            llama.cpp's CPU kernel and greedy output may drift)
   TANDEM_FLASH_ATTENTION   1 or 0 (default 1); changes the KV layout, translated on transfer
   TANDEM_PREFIX_REUSE      1 or 0 (default 1): prefill workers start prompts from cached prefixes
+  TANDEM_KV_TCP            1 or 0 (default 1): decode workers take large KV over a direct TCP stream
+  TANDEM_KV_TCP_HOST       address decode workers listen on and advertise (default 127.0.0.1)
+  TANDEM_KV_TCP_MIN_BYTES  KV caches at least this large go over TCP (default 1048576)
   TANDEM_LEASE_TTL_MS      KV transfer lease TTL (default 10000)
   TANDEM_KV_STALL_MS       sender gives up without credit after (default 2000)
   TANDEM_MAX_TOKENS_LIMIT  largest max_tokens accepted (default 256)

@@ -100,6 +100,7 @@ export interface ReceiveKvOptions {
 }
 
 export interface ReceivedKv {
+  readonly transferId: string;
   readonly bytes: Uint8Array;
   /** The sender's KV format, from its offer; the receiver decides whether it must translate. */
   readonly format: string;
@@ -155,7 +156,7 @@ export const listenForKv = (
       if (manifestChecksum(checksums) !== offer.checksum) {
         return yield* Effect.fail(internal("kv_checksum_mismatch", `the chunks of ${transferId} do not match its manifest`));
       }
-      return { bytes: payload, format: offer.format };
+      return { transferId, bytes: payload, format: offer.format };
     });
   });
 

@@ -3,7 +3,7 @@
 // control instead of credits, and each byte copied once on arrival, straight to its place in the payload.
 // Frame: "TKV1" | kind u8 (1 offer, 2 chunk) | 3 zero bytes | index u32 | length u32 | crc32 u32 | payload.
 import { createConnection, createServer, type Socket } from "node:net";
-import { Effect, Result, Scope } from "effect";
+import { Effect, FiberSet, Result, Scope } from "effect";
 import { crc32 } from "../kv/checksum.ts";
 import { chunkAt, chunkCount } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
@@ -156,11 +156,26 @@ const receiveFrom = (socket: Socket, idleTimeoutMs: number) =>
           if (manifest(checksums) !== offer.checksum) return fail("kv_checksum_mismatch", "the chunks do not match the offer's manifest");
           socket.write(new Uint8Array([ACK]));
           socket.end();
-          return settle(Effect.succeed({ bytes: payload, format: offer.format }));
+          return settle(Effect.succeed({ transferId: offer.transferId, bytes: payload, format: offer.format }));
         }
       }
     });
     return Effect.sync(() => socket.destroy());
+  });
+
+/** A TCP server on an ephemeral port of `host` for the lifetime of the scope. */
+const listen = (host: string, onSocket: (socket: Socket) => void) =>
+  Effect.gen(function* () {
+    const server = createServer({ noDelay: true }, onSocket);
+    yield* Effect.acquireRelease(
+      Effect.callback<void, TandemError>((resume) => {
+        server.once("error", (e) => resume(Effect.fail(unavailable("kv_tcp", `cannot listen for KV on ${host}: ${e.message}`))));
+        server.listen(0, host, () => resume(Effect.void));
+      }),
+      () => Effect.sync(() => server.close()),
+    );
+    const address = server.address();
+    return typeof address === "object" && address ? address.port : 0;
   });
 
 /**
@@ -171,16 +186,7 @@ export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
   Effect.gen(function* () {
     let accept: ((socket: Socket) => void) | undefined;
     const accepted = new Promise<Socket>((r) => (accept = r));
-    const server = createServer({ noDelay: true }, (socket) => accept?.(socket));
-    yield* Effect.acquireRelease(
-      Effect.callback<void, TandemError>((resume) => {
-        server.once("error", (e) => resume(Effect.fail(unavailable("kv_tcp", `cannot listen for KV on ${host}: ${e.message}`))));
-        server.listen(0, host, () => resume(Effect.void));
-      }),
-      () => Effect.sync(() => server.close()),
-    );
-    const address = server.address();
-    const port = typeof address === "object" && address ? address.port : 0;
+    const port = yield* listen(host, (socket) => accept?.(socket));
     const receive = Effect.promise(() => accepted).pipe(
       Effect.timeoutOrElse({
         duration: idleTimeoutMs,
@@ -190,3 +196,15 @@ export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
     );
     return { port, receive };
   }) satisfies Effect.Effect<{ port: number; receive: Effect.Effect<ReceivedKv, TandemError> }, TandemError, Scope.Scope>;
+
+/**
+ * A worker's long-lived KV listener: every connection carries one transfer, and `onReceived` gets each
+ * verified payload. A failed connection is dropped here; its sender sees the failure and aborts the transfer.
+ */
+export const serveKvTcp = <R>(host: string, idleTimeoutMs: number, onReceived: (received: ReceivedKv) => Effect.Effect<void, never, R>) =>
+  Effect.gen(function* () {
+    const run = yield* FiberSet.makeRuntime<R>();
+    return yield* listen(host, (socket) => {
+      run(receiveFrom(socket, idleTimeoutMs).pipe(Effect.flatMap(onReceived), Effect.ignore));
+    });
+  });
