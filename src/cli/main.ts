@@ -6,6 +6,7 @@ import { startLocalCluster } from "../cluster/local-cluster.ts";
 import { subjectsFor } from "../protocol/index.ts";
 import { readSettings, SETTINGS_HELP } from "../runtime/settings.ts";
 import { runDemo } from "./demo.ts";
+import { runStatus } from "./status.ts";
 import { type Role, runRole } from "./roles.ts";
 import { PERF_HELP, runPerf } from "./perf.ts";
 import { PLAN_HELP, runPlan } from "./plan.ts";
@@ -18,6 +19,8 @@ Usage:
       N prefill and N decode workers, each its own OS process). Ctrl-C stops it all.
   tandem generate "<prompt>" [--max-tokens N] [--model ID] [--timeout-ms MS]
       Stream a completion from a running cluster (NATS_URL, default nats://127.0.0.1:4222).
+  tandem status [--json]
+      Show a running cluster (NATS_URL): workers by pool with load and health, services, KV broker counts.
   tandem demo [--json] [--requests N] [--max-tokens N]
       Start a cluster, send concurrent requests, check each against a monolithic run,
       stop the cluster. The last line is a JSON summary; exit code 0 only if it is ok.
@@ -162,6 +165,11 @@ const main = async () => {
       return generateCommand();
     case "demo":
       return demo();
+    case "status": {
+      const settings = readSettings();
+      process.exitCode = await runStatus(settings.natsUrl ?? "nats://127.0.0.1:4222", settings.cluster, values.json === true);
+      return;
+    }
     case "gateway":
     case "broker":
     case "prefill":

@@ -1,6 +1,9 @@
 // The core promise against real parts: a real nats-server, real prefill and decode processes running
 // llama.cpp, KV moved between them over NATS in small chunks (so credits and reassembly are exercised).
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selfCommand } from "../../src/cluster/local-cluster.ts";
 import { Effect } from "effect";
 import { generate } from "../../src/client/client.ts";
 import { makeLlamaCppEngine } from "../../src/engine/llama-cpp.ts";
@@ -114,5 +117,23 @@ describe("disaggregated serving", () => {
       generateRequests += s.endpoints?.find((e) => e.name === "generate")?.num_requests ?? 0;
     }
     expect(generateRequests).toBeGreaterThanOrEqual(36);
+  });
+
+  it("tandem status shows both pools healthy, the services and the broker's counts", async () => {
+    const [cmd, args] = selfCommand(["status", "--json"]);
+    const { stdout } = await promisify(execFile)(cmd, args, {
+      env: { ...process.env, NATS_URL: t.cluster.natsUrl, TANDEM_CLUSTER: t.subjects.cluster },
+      timeout: 30_000,
+    });
+    const status = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    expect(status.pools.prefill.map((w: { id: string }) => w.id)).toEqual(["prefill-0", "prefill-1"]);
+    expect(status.pools.decode.map((w: { id: string }) => w.id)).toEqual(["decode-0", "decode-1"]);
+    expect([...status.pools.prefill, ...status.pools.decode].every((w: { healthy: boolean }) => w.healthy)).toBe(true);
+    expect(status.pools.decode.every((w: { kvTcp?: string }) => /^127\.0\.0\.1:\d+$/.test(w.kvTcp ?? ""))).toBe(true);
+    expect(status.services.map((s: { name: string }) => s.name).sort()).toEqual(
+      ["tandem-decode", "tandem-decode", "tandem-gateway", "tandem-kv-broker", "tandem-prefill", "tandem-prefill"],
+    );
+    expect(status.broker.completed).toBeGreaterThanOrEqual(35);
+    expect(status.broker.activeLeases).toBe(0);
   });
 });
