@@ -1,7 +1,7 @@
 // The KV broker owns every transfer: it allocates the id and a lease (mirrored to a NATS KV bucket so an
 // operator can see it), tells the receiver to get ready, and ends the lease when the receiver confirms,
 // either side aborts, or the TTL runs out. Every end is published on events.transfer.
-import { Clock, Effect, Queue } from "effect";
+import { Clock, Effect, Queue, Schema } from "effect";
 import { type Msg, StorageType } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import {
@@ -27,7 +27,6 @@ import {
 import { Log } from "../../src/runtime/log.ts";
 import { NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { DEFAULT_CHUNK_BYTES, chunkSizeFor } from "../../src/kv/chunking.ts";
-import { Schema } from "effect";
 
 export interface KvBrokerConfig {
   readonly subjects: Subjects;
@@ -67,7 +66,8 @@ export const runKvBroker = (config: KvBrokerConfig) =>
     const byRequest = new Map<string, string>();
     const counters = { opened: 0, completed: 0, aborted: 0, expired: 0, bytesMoved: 0 };
     let nextId = 0;
-    const idPrefix = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+    // Ids only need to be unique across broker restarts: the start time and pid make them so.
+    const idPrefix = `${(yield* Clock.currentTimeMillis).toString(36)}${process.pid.toString(36)}`;
 
     const end = (transferId: string, state: TransferState, reason: string, bytes: number) =>
       Effect.gen(function* () {

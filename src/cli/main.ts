@@ -7,6 +7,7 @@ import { subjectsFor } from "../protocol/index.ts";
 import { readSettings, SETTINGS_HELP } from "../runtime/settings.ts";
 import { runDemo } from "./demo.ts";
 import { runStatus } from "./status.ts";
+import { positiveInt } from "./usage.ts";
 import { type Role, runRole } from "./roles.ts";
 import { PERF_HELP, runPerf } from "./perf.ts";
 import { PLAN_HELP, runPlan } from "./plan.ts";
@@ -55,12 +56,8 @@ const { values, positionals } = parseArgs({
   },
 });
 
-const positiveInt = (name: string, raw: string | undefined, fallback: number) => {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) fail(`--${name} must be a positive integer, got "${raw}"`);
-  return n;
-};
+/** A positive-integer flag or its default; a bad value ends the command with the flag named (exit 2). */
+const intFlag = (name: string, raw: string | undefined, fallback: number) => (raw === undefined ? fallback : positiveInt(name, raw));
 
 function fail(message: string): never {
   process.stderr.write(`tandem: ${message}\n`);
@@ -68,8 +65,8 @@ function fail(message: string): never {
 }
 
 const up = async () => {
-  const prefill = positiveInt("prefill", values.prefill, 2);
-  const decode = positiveInt("decode", values.decode, 2);
+  const prefill = intFlag("prefill", values.prefill, 2);
+  const decode = intFlag("decode", values.decode, 2);
   const settings = readSettings();
   process.stderr.write(`starting ${prefill} prefill and ${decode} decode workers...\n`);
   const cluster = await startLocalCluster({
@@ -118,9 +115,9 @@ const generateCommand = async () => {
     subjectsFor(settings.cluster),
     {
       prompt,
-      maxTokens: positiveInt("max-tokens", values["max-tokens"], 64),
+      maxTokens: intFlag("max-tokens", values["max-tokens"], 64),
       ...(values.model ? { model: values.model } : {}),
-      ...(values["timeout-ms"] ? { timeoutMs: positiveInt("timeout-ms", values["timeout-ms"], 30_000) } : {}),
+      ...(values["timeout-ms"] ? { timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 30_000) } : {}),
     },
     { onChunk: (chunk) => process.stdout.write(chunk.text) },
   );
@@ -140,10 +137,10 @@ const generateCommand = async () => {
 const demo = async () => {
   const json = values.json === true;
   const result = await runDemo({
-    requests: positiveInt("requests", values.requests, 16),
-    maxTokens: positiveInt("max-tokens", values["max-tokens"], 48),
-    prefill: positiveInt("prefill", values.prefill, 2),
-    decode: positiveInt("decode", values.decode, 2),
+    requests: intFlag("requests", values.requests, 16),
+    maxTokens: intFlag("max-tokens", values["max-tokens"], 48),
+    prefill: intFlag("prefill", values.prefill, 2),
+    decode: intFlag("decode", values.decode, 2),
     modelFlag: values.model,
     progress: (line) => process.stderr.write(`demo: ${line}\n`),
   });

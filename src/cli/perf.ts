@@ -5,6 +5,7 @@
 //
 // With --json: one JSON object whose `seconds` is the predicted prefill time or decode step time.
 import { parseArgs } from "node:util";
+import { positiveInt, UsageError } from "./usage.ts";
 import { CatalogError, findAccelerator, loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
 import { findModel, type ModelShape, type ModelSpec, MODELS, modelFromShape, SHAPE_FIELDS } from "../hardware/model-catalog.ts";
 import { decodeBreakdown, memoryFit, prefillBreakdown } from "../hardware/performance-model.ts";
@@ -17,13 +18,6 @@ export const PERF_HELP = `tandem perf --chip <id> --model <id | shape json> --pr
     ${SHAPE_FIELDS.join(", ")} (dense GQA, SwiGLU, untied embeddings). Weights and KV are bf16 unless --fp8.
     --catalog defaults to ../shared/data/hardware-catalog.json.`;
 
-class UsageError extends Error {}
-
-const positiveInt = (name: string, raw: string): number => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got "${raw}"`);
-  return n;
-};
 
 function parseModel(raw: string): ModelSpec {
   const text = raw.trim();
@@ -100,24 +94,25 @@ export async function runPerf(argv: string[]): Promise<number> {
       kv_bytes_per_token: model.kv_bytes_per_token[dtype],
     };
 
+    /** The JSON answer: the predicted seconds first, then what it was predicted for and from. */
+    const prediction = (phase: string, breakdown: { seconds: number }, inputs: object, memory: object): Record<string, unknown> => ({
+      phase,
+      seconds: breakdown.seconds,
+      inputs,
+      chip: chipOut,
+      model: modelOut,
+      breakdown,
+      memory,
+      emulated: false,
+      predicted: true,
+    });
     let out: Record<string, unknown>;
     let line: string;
     if (values.prefill !== undefined) {
       const tokens = positiveInt("prefill", values.prefill);
       const batch = values.batch === undefined ? 1 : positiveInt("batch", values.batch);
       const b = prefillBreakdown(chip, model, tokens, { batch, tp, dtype });
-      const mem = memoryFit(chip, model, batch, tokens, { tp, dtype });
-      out = {
-        phase: "prefill",
-        seconds: b.seconds,
-        inputs: { tokens, batch, tp, dtype },
-        chip: chipOut,
-        model: modelOut,
-        breakdown: b,
-        memory: mem,
-        emulated: false,
-        predicted: true,
-      };
+      out = prediction("prefill", b, { tokens, batch, tp, dtype }, memoryFit(chip, model, batch, tokens, { tp, dtype }));
       line = `prefill ${batch}×${tokens} tokens of ${model.id} on ${tp > 1 ? `${tp}× ` : ""}${chip.id} (${dtype}): ${fmtSeconds(b.seconds)} predicted (${Math.round((tokens * batch) / b.seconds)} tok/s)`;
     } else {
       const m = /^(\d+)x(\d+)$/i.exec(values.decode!.trim());
@@ -125,18 +120,9 @@ export async function runPerf(argv: string[]): Promise<number> {
       const batch = positiveInt("decode batch", m[1]!);
       const context = positiveInt("decode context", m[2]!);
       const b = decodeBreakdown(chip, model, batch, context, { tp, dtype });
-      const mem = memoryFit(chip, model, batch, context, { tp, dtype });
       out = {
-        phase: "decode",
-        seconds: b.seconds,
-        inputs: { batch, context, tp, dtype },
-        chip: chipOut,
-        model: modelOut,
-        breakdown: b,
-        memory: mem,
+        ...prediction("decode", b, { batch, context, tp, dtype }, memoryFit(chip, model, batch, context, { tp, dtype })),
         tokens_per_s: batch / b.seconds,
-        emulated: false,
-        predicted: true,
       };
       line = `decode step ${batch}×${context} of ${model.id} on ${tp > 1 ? `${tp}× ` : ""}${chip.id} (${dtype}): ${fmtSeconds(b.seconds)} predicted (${Math.round(batch / b.seconds)} tok/s)`;
     }

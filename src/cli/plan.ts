@@ -1,6 +1,7 @@
 // `tandem plan`: the cheapest chip mix (disaggregated or colocated) that serves a workload under an SLO,
 // with the Pareto frontier, baseline ratios and break-even prices. Closed form (src/planner), not a simulation.
 import { writeFileSync } from "node:fs";
+import { UsageError } from "./usage.ts";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
@@ -22,7 +23,6 @@ export const PLAN_HELP = `tandem plan --model <id> --workload <preset> | --input
     Prices: the catalog range's low, mid (default) or high point; chips without an hourly price but with a purchase
     estimate are priced at the H100's hourly/purchase ratio. Weights and KV are fp8 unless --bf16.`;
 
-class UsageError extends Error {}
 
 const num = (name: string, raw: string | undefined, positive = true): number | undefined => {
   if (raw === undefined) return undefined;
