@@ -1,5 +1,7 @@
-// Prefill and decode workers register the same way: their engine's description plus a live load figure.
+// Prefill and decode workers register the same way: their engine's description, a live load figure and, when the
+// engine runs under its driver supervisor, the driver's health (serving, restarting, quarantined) and fault counts.
 import type { Engine } from "../src/engine/engine.ts";
+import type { DriverHealth } from "../src/engine/supervised-engine.ts";
 import type { Subjects, WorkerRole } from "../src/protocol/index.ts";
 import { registerMember } from "../src/transport/membership.ts";
 
@@ -11,8 +13,11 @@ export const registerWorker = (
   engine: Engine,
   inFlight: () => number,
   extra: { readonly kvTcp?: string } = {},
+  driverHealth?: () => DriverHealth,
 ) =>
-  registerMember(subjects.membersBucket, heartbeatMs, () => ({
+  registerMember(subjects.membersBucket, heartbeatMs, () => {
+    const health = driverHealth?.();
+    return {
     id,
     role,
     model: engine.info.model,
@@ -22,7 +27,9 @@ export const registerWorker = (
     emulated: engine.info.emulated,
     kvFormat: engine.info.kvFormat,
     inFlight: inFlight(),
-    capacity: engine.info.sequences,
+    capacity: health?.capacity ?? engine.info.sequences,
     contextSize: engine.info.contextSize,
     ...extra,
-  }));
+    ...(health === undefined ? {} : { health: health.state, faults: health.faults, driverRestarts: health.driverRestarts }),
+  };
+  });

@@ -1,6 +1,7 @@
 // `npx tsx bench/kv-kernels.ts`: throughput of every KV translation kernel on one realistic layer next to a
-// plain copy of the same bytes (TypedArray.set) measured in the same run. One JSON line per kernel; the
-// targets are ≥ 0.5× the copy for permutes and re-paging, ≥ 0.25× for dtype conversions.
+// plain copy of the same bytes (TypedArray.set between two buffers of the kernel's larger side, 16 or 32 MiB,
+// so neither side runs from a cache-resident buffer) measured in the same run, samples interleaved. One JSON
+// line per kernel; the targets are ≥ 0.5× the copy for permutes and re-paging, ≥ 0.25× for dtype conversions.
 import type { KvDtype } from "../src/kv/descriptor.ts";
 import { converterFor } from "../src/kv/kernels/convert.ts";
 import { copyStrided } from "../src/kv/kernels/copy-run.ts";
@@ -14,19 +15,32 @@ const DIM = 128;
 const TOKENS = 4096;
 const ELEMENTS = 2 * HEADS * DIM * TOKENS;
 const WARMUP = 3;
-const REPS = 9;
+const REPS = 11;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-const timeMs = (f: () => void): number => {
-  for (let i = 0; i < WARMUP; i++) f();
-  const samples: number[] = [];
-  for (let i = 0; i < REPS; i++) {
-    const t = performance.now();
-    f();
-    samples.push(performance.now() - t);
+const elapsedMs = (f: () => void): number => {
+  const t = performance.now();
+  f();
+  return performance.now() - t;
+};
+
+/**
+ * Median times of the copy baseline and the kernel, sampled alternately so that both see the same load on a
+ * shared machine (other processes come and go between samples).
+ */
+const timePair = (copy: () => void, kernel: () => void): { copyMs: number; kernelMs: number } => {
+  for (let i = 0; i < WARMUP; i++) {
+    copy();
+    kernel();
   }
-  return median(samples);
+  const copies: number[] = [];
+  const kernels: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    copies.push(elapsedMs(copy));
+    kernels.push(elapsedMs(kernel));
+  }
+  return { copyMs: median(copies), kernelMs: median(kernels) };
 };
 
 /** KV-like values: normally distributed, as bytes of the given dtype (made through the kernels under test). */
@@ -57,8 +71,7 @@ const layerValues = (() => {
 const emit = (kernel: string, bytes: number, target: 0.5 | 0.25, run: () => void) => {
   const src = new Uint8Array(bytes).fill(1);
   const dst = new Uint8Array(bytes);
-  const copyMs = timeMs(() => dst.set(src));
-  const kernelMs = timeMs(run);
+  const { copyMs, kernelMs } = timePair(() => dst.set(src), run);
   const gbPerSec = bytes / kernelMs / 1e6;
   const copyGbPerSec = bytes / copyMs / 1e6;
   const ratioToCopy = gbPerSec / copyGbPerSec;

@@ -10,6 +10,7 @@ import { startNatsServer } from "../src/cluster/nats-server.ts";
 import { subjectsFor } from "../src/protocol/index.ts";
 import { Log } from "../src/runtime/log.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
+import { receiveWhole, wholeKv } from "../src/transport/kv-transfer.ts";
 import { listenForKv, sendKv } from "../src/transport/nats-kv-channel.ts";
 import { listenForKvTcp, sendKvTcp } from "../src/transport/tcp-kv-channel.ts";
 
@@ -64,12 +65,12 @@ const tandemChannel = (servers: string, bytes: Uint8Array, chunkBytes: number) =
         const started = performance.now();
         const received = yield* Effect.scoped(
           Effect.gen(function* () {
-            const receiveAll = yield* listenForKv({ subjects, transferId, window: WINDOW, idleTimeoutMs: 10_000 }).pipe(
+            const offered = yield* listenForKv({ subjects, transferId, window: WINDOW, idleTimeoutMs: 10_000 }).pipe(
               Effect.provide(receiver),
             );
             const [payload] = yield* Effect.all([
-              receiveAll.pipe(Effect.provide(receiver)),
-              sendKv({ subjects, transferId, bytes, chunkBytes, format: "bench", stallTimeoutMs: 10_000 }).pipe(Effect.provide(sender)),
+              offered.pipe(Effect.flatMap(receiveWhole), Effect.provide(receiver)),
+              sendKv({ subjects, transferId, payload: wholeKv(bytes, "bench"), chunkBytes, stallTimeoutMs: 10_000 }).pipe(Effect.provide(sender)),
             ], { concurrency: 2 });
             return payload;
           }),
@@ -122,8 +123,8 @@ const tcpChannel = (bytes: Uint8Array, chunkBytes: number) =>
         Effect.gen(function* () {
           const { port, receive } = yield* listenForKvTcp("127.0.0.1", 10_000);
           const [payload] = yield* Effect.all([
-            receive,
-            sendKvTcp({ host: "127.0.0.1", port, transferId: `tcp${rep}`, bytes, chunkBytes, format: "bench", stallTimeoutMs: 10_000 }),
+            receive.pipe(Effect.flatMap(receiveWhole)),
+            sendKvTcp({ host: "127.0.0.1", port, transferId: `tcp${rep}`, payload: wholeKv(bytes, "bench"), chunkBytes, stallTimeoutMs: 10_000 }),
           ], { concurrency: 2 });
           return payload;
         }),

@@ -25,9 +25,12 @@ import {
 import { Log } from "../../src/runtime/log.ts";
 import { registerWorker } from "../worker-membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
-import { listenForKv, type ReceivedKv } from "../../src/transport/nats-kv-channel.ts";
+import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
 import { serveKvTcp } from "../../src/transport/tcp-kv-channel.ts";
-import { translateState } from "../../src/kv/llama-translate.ts";
+import type { IncomingKv } from "../../src/transport/kv-transfer.ts";
+import { receiveKvAs } from "../../src/engine/emulated/kv-wire.ts";
+import { dieNow, type ProcessFault } from "../../src/runtime/process-faults.ts";
+import type { DriverHealth } from "../../src/engine/supervised-engine.ts";
 
 interface Arrival {
   readonly bytes: Uint8Array;
@@ -46,8 +49,10 @@ export interface DecodeWorkerConfig {
   readonly kvWaitTimeoutMs: number;
   /** Host to listen on for direct TCP KV transfers (advertised in membership); omit to take KV over NATS only. */
   readonly kvTcpHost?: string;
-  /** Test hook: exit the process right after it is told of a transfer (and subscribed), before any KV arrives. */
-  readonly exitAfterKvExpect?: boolean;
+  /** Test hook: die at a chosen point (see src/runtime/process-faults.ts). */
+  readonly fault?: ProcessFault | undefined;
+  /** The engine driver's health when it runs under its supervisor (reported in membership). */
+  readonly driverHealth?: (() => DriverHealth) | undefined;
 }
 
 const decodeExpect = decodeMessage(KvExpect);
@@ -65,21 +70,21 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
     let inFlight = 0;
 
-    /** KV that arrived over the direct TCP channel, by transfer id (the announcement may come before or after). */
-    const tcpArrivals = new Map<string, Deferred.Deferred<ReceivedKv>>();
+    /** KV arriving over the direct TCP channel, by transfer id (the announcement may come before or after). */
+    const tcpArrivals = new Map<string, Deferred.Deferred<IncomingKv>>();
     const tcpArrivalOf = (transferId: string) => {
       let arrived = tcpArrivals.get(transferId);
       if (arrived === undefined) {
-        arrived = Deferred.makeUnsafe<ReceivedKv>();
+        arrived = Deferred.makeUnsafe<IncomingKv>();
         tcpArrivals.set(transferId, arrived);
       }
       return arrived;
     };
-    const kvTcp = config.kvTcpHost === undefined ? undefined : yield* serveKvTcp(config.kvTcpHost, config.kvWaitTimeoutMs, (received) =>
-      Deferred.succeed(tcpArrivalOf(received.transferId), received).pipe(
+    const kvTcp = config.kvTcpHost === undefined ? undefined : yield* serveKvTcp(config.kvTcpHost, config.kvWaitTimeoutMs, (incoming) =>
+      Deferred.succeed(tcpArrivalOf(incoming.transferId), incoming).pipe(
         // Claimed by its transfer's receive fiber, or dropped once the transfer could no longer want it.
         Effect.andThen(Effect.sleep(config.kvWaitTimeoutMs)),
-        Effect.andThen(Effect.sync(() => tcpArrivals.delete(received.transferId))),
+        Effect.andThen(Effect.sync(() => tcpArrivals.delete(incoming.transferId))),
       ));
 
     yield* registerWorker(
@@ -90,6 +95,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
       engine,
       () => inFlight,
       kvTcp === undefined ? {} : { kvTcp: `${config.kvTcpHost}:${kvTcp}` },
+      config.driverHealth,
     );
 
     /** The arrival slot of a request attempt, created by whichever of announcement and decode command comes first. */
@@ -119,25 +125,23 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
         const arrived = arrivalOf(key);
         const listening = yield* Deferred.make<void>();
         const receive = Effect.gen(function* () {
-          const receiveAll = yield* listenForKv({
+          const offered = yield* listenForKv({
             subjects,
             transferId: expect.transferId,
             window: config.creditWindow,
             idleTimeoutMs: expect.ttlMs,
           });
           yield* Deferred.succeed(listening, undefined);
-          // The sender picks the channel: whichever delivers first is the one it used.
-          const received = yield* receiveAll.pipe(Effect.raceFirst(Deferred.await(tcpArrivalOf(expect.transferId))));
+          // The sender picks the channel: whichever offers first is the one it used.
+          const incoming = yield* offered.pipe(Effect.raceFirst(Deferred.await(tcpArrivalOf(expect.transferId))));
           tcpArrivals.delete(expect.transferId);
+          // Translated into this engine's layout when it differs (llama.cpp states layer by layer as they arrive,
+          // vendor-native KV through canonical), or refused: untranslated bytes are never imported.
+          const bytes = yield* receiveKvAs(incoming, engine.info.kvFormat);
           yield* tell(subjects.broker("complete"), TransferComplete, {
             _tag: "TransferComplete",
             transferId: expect.transferId,
-            bytes: received.bytes.length,
-          });
-          // Translate into this engine's layout, or refuse: untranslated bytes are never imported.
-          const bytes = yield* Effect.try({
-            try: () => translateState(received.bytes, received.format, engine.info.kvFormat),
-            catch: (error) => unavailable("kv_format_refused", error instanceof Error ? error.message : String(error)),
+            bytes: incoming.payload.length,
           });
           return { bytes, transferId: expect.transferId };
         }).pipe(
@@ -153,10 +157,10 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
         );
         yield* FiberMap.run(receivers, key, receive);
         yield* Deferred.await(listening);
-        if (config.exitAfterKvExpect) {
+        if (config.fault?._tag === "ExitAfterKvExpect") {
           log.warn({ transferId: expect.transferId }, "fault injection: exiting before the KV arrives");
           yield* flush;
-          process.exit(137);
+          dieNow();
         }
       }).pipe(Effect.catch((error: TandemError) => Effect.sync(() => log.warn({ error: error.body }, "bad kv-expect"))));
 
@@ -180,13 +184,16 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
             const waitKvMs = performance.now() - received;
             const started = performance.now();
             let seq = command.startSeq;
+            const exitAfter = config.fault?._tag === "ExitAfterTokens" ? config.fault.tokens : undefined;
             const result = yield* sequence.decode(command.firstToken, command.maxNewTokens, (token, text) =>
-              Effect.sync(() =>
-                connection.publish(
-                  command.replyTo,
-                  encodeChunk(command.requestId, seq++, token, text),
-                )
-              )).pipe(Effect.mapError(driverFaultToError));
+              Effect.gen(function* () {
+                connection.publish(command.replyTo, encodeChunk(command.requestId, seq++, token, text));
+                if (exitAfter !== undefined && seq - command.startSeq >= exitAfter) {
+                  log.warn({ requestId: command.requestId, tokens: exitAfter }, "fault injection: exiting mid-stream");
+                  yield* Effect.promise(() => connection.flush());
+                  dieNow();
+                }
+              })).pipe(Effect.mapError(driverFaultToError));
             yield* flush;
             yield* respond(msg, DecodeDone, {
               _tag: "DecodeDone",
@@ -217,7 +224,14 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
       name: "tandem-decode",
       version: "0.1.0",
       description: "Tandem decode worker",
-      metadata: { id: config.id, cluster: subjects.cluster, model: engine.info.model, kvFormat: engine.info.kvFormat },
+      metadata: {
+        id: config.id,
+        cluster: subjects.cluster,
+        model: engine.info.model,
+        kvFormat: engine.info.kvFormat,
+        device: engine.info.device,
+        emulated: String(engine.info.emulated),
+      },
     });
     yield* actor.mailbox({ endpoint: "kv-expect", subject: subjects.worker(config.id, "kv-expect"), capacity: 256, concurrency: 8, handle: onExpect });
     yield* actor.mailbox({

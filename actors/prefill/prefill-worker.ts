@@ -1,5 +1,5 @@
-// The prefill worker: runs the prompt, publishes the first token straight to the caller's inbox (that is the
-// caller's TTFT) and reports it to the request actor; then it exports the sequence's KV cache, opens a
+// The prefill worker: runs the prompt and reports the first token to the request actor, which sends it to the
+// caller (that is the caller's TTFT); then it exports the sequence's KV cache, opens a
 // transfer to the chosen decode worker at the KV broker and streams the KV to it.
 import { Effect } from "effect";
 import type { Msg } from "nats";
@@ -14,16 +14,18 @@ import {
   PrefillDone,
   type Subjects,
   TandemError,
-  TokenChunk,
   TransferAbort,
   TransferOpen,
   TransferOpened,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
+import { dieNow, type ProcessFault } from "../../src/runtime/process-faults.ts";
+import type { DriverHealth } from "../../src/engine/supervised-engine.ts";
 import { registerWorker } from "../worker-membership.ts";
 import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { sendKv } from "../../src/transport/nats-kv-channel.ts";
 import { sendKvTcp } from "../../src/transport/tcp-kv-channel.ts";
+import { kvPayloadOf } from "../../src/engine/emulated/kv-wire.ts";
 
 export interface PrefillWorkerConfig {
   readonly id: string;
@@ -33,6 +35,10 @@ export interface PrefillWorkerConfig {
   readonly stallTimeoutMs: number;
   /** KV caches at least this large go over the decode worker's direct TCP listener when it has one. */
   readonly tcpMinBytes: number;
+  /** Test hook: die at a chosen point (see src/runtime/process-faults.ts). */
+  readonly fault?: ProcessFault | undefined;
+  /** The engine driver's health when it runs under its supervisor (reported in membership). */
+  readonly driverHealth?: (() => DriverHealth) | undefined;
 }
 
 const decodePrefill = decodeMessage(PrefillCommand);
@@ -51,7 +57,7 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
     const log = yield* Log;
     let inFlight = 0;
 
-    yield* registerWorker(subjects, config.heartbeatMs, config.id, "prefill", engine, () => inFlight);
+    yield* registerWorker(subjects, config.heartbeatMs, config.id, "prefill", engine, () => inFlight, {}, config.driverHealth);
 
     /** Opens the transfer at the broker and streams `kv`; on any failure the transfer is aborted. */
     const handOver = (command: PrefillCommand, kv: Uint8Array) =>
@@ -70,15 +76,17 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
           TransferOpened,
           Math.min(5_000, command.leaseTtlMs),
         );
+        // llama.cpp hands over the whole state at once: split it per layer, so the receiver can translate
+        // layer i while layer i+1 is in flight (an emulated engine's vendor-native envelope goes whole).
+        const payload = yield* kvPayloadOf(kv, engine.info.kvFormat);
         const tcp = command.decodeKvTcp === undefined || kv.length < config.tcpMinBytes ? undefined : parseHostPort(command.decodeKvTcp);
         if (tcp !== undefined) {
           // Bulk path: TCP's own flow control, chunks as large as the broker allows without the NATS cap.
           yield* sendKvTcp({
             ...tcp,
             transferId: opened.transferId,
-            bytes: kv,
+            payload,
             chunkBytes: Math.max(opened.chunkBytes, TCP_CHUNK_BYTES),
-            format: engine.info.kvFormat,
             stallTimeoutMs: config.stallTimeoutMs,
           });
           return;
@@ -86,9 +94,8 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
         yield* sendKv({
           subjects,
           transferId: opened.transferId,
-          bytes: kv,
+          payload,
           chunkBytes: chunkSizeFor(maxPayload, opened.chunkBytes),
-          format: engine.info.kvFormat,
           stallTimeoutMs: config.stallTimeoutMs,
         });
       }).pipe(
@@ -110,6 +117,10 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
     const onPrefill = (msg: Msg) =>
       Effect.gen(function* () {
         const command = yield* decodePrefill(msg.data);
+        if (config.fault?._tag === "ExitOnPrompt" && command.prompt.includes(config.fault.text)) {
+          log.warn({ requestId: command.requestId }, "fault injection: this prompt kills the worker");
+          dieNow();
+        }
         const tokens = yield* engine.tokenize(command.prompt);
         if (tokens.length + command.maxTokens > engine.info.contextSize) {
           return yield* Effect.fail(
@@ -126,15 +137,6 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
             const { sequence, firstToken } = yield* engine.prefill(tokens).pipe(Effect.mapError(driverFaultToError));
             const next = firstToken === engine.info.eosToken ? "eos" : command.maxTokens <= 1 ? "length" : "continue";
             const firstText = next === "eos" ? "" : engine.detokenize([firstToken], tokens);
-            if (next !== "eos") {
-              yield* tell(command.replyTo, TokenChunk, {
-                _tag: "TokenChunk",
-                requestId: command.requestId,
-                seq: 0,
-                tokens: [firstToken],
-                text: firstText,
-              });
-            }
             yield* respond(msg, PrefillDone, {
               _tag: "PrefillDone",
               firstToken,
@@ -159,7 +161,14 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
       name: "tandem-prefill",
       version: "0.1.0",
       description: "Tandem prefill worker",
-      metadata: { id: config.id, cluster: subjects.cluster, model: engine.info.model, kvFormat: engine.info.kvFormat },
+      metadata: {
+        id: config.id,
+        cluster: subjects.cluster,
+        model: engine.info.model,
+        kvFormat: engine.info.kvFormat,
+        device: engine.info.device,
+        emulated: String(engine.info.emulated),
+      },
     });
     yield* actor.mailbox({
       endpoint: "prefill",

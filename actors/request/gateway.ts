@@ -3,17 +3,22 @@
 // under a deadline. The caller gets the first token from the prefill worker, the rest straight from the
 // decode worker, and exactly one final message (GenerateDone or GenerateFailed) from here.
 import { Clock, Deferred, Effect, Result } from "effect";
+import { createInbox } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import { DEFAULT_MAX_LOAD, pickLeastLoaded } from "../../src/policy/least-loaded.ts";
-import { canMoveState } from "../../src/kv/llama-format.ts";
+import { canTranslateKv } from "../../src/engine/emulated/kv-translation.ts";
+import { recoveryVerdict } from "../../src/policy/recovery.ts";
 import {
   CancelCommand,
   DecodeCommand,
   DecodeDone,
   decodeMessageResult,
+  encodeMessage,
   GATEWAY_QUEUE,
   type GenerateRequest,
+  internal,
   invalidRequest,
+  type MemberRecord,
   overloaded,
   PrefillCommand,
   RECEIVER_OVERLOADED,
@@ -21,6 +26,7 @@ import {
   PrefillDone,
   type Subjects,
   TandemError,
+  TokenChunk,
   TransferAbort,
   TransferEvent,
   unavailable,
@@ -29,6 +35,7 @@ import { Log } from "../../src/runtime/log.ts";
 import { type MembershipView, watchMembership } from "../../src/transport/membership.ts";
 import { ask, NatsClient, subscribeScoped, tell } from "../../src/transport/nats-client.ts";
 import { RequestLifecycle } from "./request-lifecycle.ts";
+import { TokenRelay } from "./token-relay.ts";
 import { type GenerateLimits, generateRequestHandler, refuseGenerate, type ServeResult } from "./generate-endpoint.ts";
 
 export interface GatewayConfig extends GenerateLimits {
@@ -52,6 +59,13 @@ export const GATEWAY_DEFAULTS = {
 
 const ADMISSION_POLL_MS = 5;
 const decodeTransferEvent = decodeMessageResult(TransferEvent);
+const decodeChunk = decodeMessageResult(TokenChunk);
+
+/** How an attempt failed, and the worker it failed on (avoided by the next attempt). */
+interface AttemptFailure {
+  readonly error: TandemError;
+  readonly worker?: string;
+}
 
 type TransferEnd = { readonly event: TransferEvent; readonly at: number };
 interface TransferWatch {
@@ -90,19 +104,33 @@ export const runGateway = (config: GatewayConfig) =>
         }
       });
 
-    const serve = (request: GenerateRequest, requestId: string, inbox: string, maxTokens: number, admittedAt: number) =>
-      Effect.gen(function* (): Effect.fn.Return<ServeResult, TandemError, NatsClient> {
-        const lifecycle = new RequestLifecycle(admittedAt);
+    /**
+     * Picks a pair for this attempt. A retry steers clear of workers that already failed this request: while only
+     * they are left it waits (up to two heartbeats, enough for a dead one to leave membership) before taking them.
+     */
+    const pickPair = (model: string | undefined, avoid: ReadonlySet<string>) =>
+      Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis;
+        // A gateway that has just started may not have heard every heartbeat yet, and a request being recovered
+        // may find a pool restarting: "no workers" means "not yet" for two heartbeat intervals.
+        const patient = Clock.currentTimeMillis.pipe(
+          Effect.map((now) => now - Math.max(gatewayStartedAt, avoid.size > 0 ? startedAt : 0) < config.heartbeatMs * 2),
+        );
+        const choose = (live: ReadonlyArray<MemberRecord>, mayWait: boolean) => {
+          const healthy = live.filter((m) => m.health === undefined || m.health === "serving");
+          const pick = (pool: ReadonlyArray<MemberRecord>) =>
+            pickLeastLoaded(pool, assigned, model, tieBreak++, DEFAULT_MAX_LOAD, canTranslateKv);
+          if (avoid.size === 0) return pick(healthy);
+          const fresh = pick(healthy.filter((m) => !avoid.has(m.id)));
+          return fresh._tag === "Picked" || mayWait ? fresh : pick(healthy);
+        };
         // Admission: while every eligible worker is at its load cap, wait (the deadline still applies).
         let live = yield* membership.live;
-        let pick = pickLeastLoaded(live, assigned, request.model, tieBreak++, DEFAULT_MAX_LOAD, canMoveState);
-        // A gateway that has just started may not have heard every heartbeat yet: treat "no workers" as
-        // "not yet" for two heartbeat intervals.
-        const warmingUp = Clock.currentTimeMillis.pipe(Effect.map((now) => now - gatewayStartedAt < config.heartbeatMs * 2));
-        while (pick._tag === "Saturated" || (pick._tag === "NoWorkers" && (yield* warmingUp))) {
+        let pick = choose(live, yield* patient);
+        while (pick._tag === "Saturated" || (pick._tag === "NoWorkers" && (yield* patient))) {
           yield* Effect.sleep(ADMISSION_POLL_MS);
           live = yield* membership.live;
-          pick = pickLeastLoaded(live, assigned, request.model, tieBreak++, DEFAULT_MAX_LOAD, canMoveState);
+          pick = choose(live, yield* patient);
         }
         if (pick._tag === "UnknownModel") {
           return yield* Effect.fail(
@@ -120,12 +148,29 @@ export const runGateway = (config: GatewayConfig) =>
             ),
           );
         }
-        const prefillWorker = live.find((m) => m.id === pick.prefill.id)!;
-        const decodeWorker = live.find((m) => m.id === pick.decode.id)!;
+        return { prefillWorker: live.find((m) => m.id === pick.prefill.id)!, decodeWorker: live.find((m) => m.id === pick.decode.id)! };
+      });
+
+    /**
+     * One attempt at the request: prefill on one worker, KV to one decode worker, tokens through `relay`. A later
+     * attempt starts over from the prompt (the KV of a failed attempt is gone with its lease) and the relay drops
+     * the positions the caller already has, after checking they came out the same.
+     */
+    const runAttempt = (
+      request: GenerateRequest,
+      requestId: string,
+      attempt: number,
+      maxTokens: number,
+      relay: TokenRelay,
+      lifecycle: RequestLifecycle,
+      avoid: ReadonlySet<string>,
+    ) =>
+      Effect.gen(function* (): Effect.fn.Return<ServeResult, AttemptFailure, NatsClient> {
+        const { prefillWorker, decodeWorker } = yield* pickPair(request.model, avoid).pipe(Effect.mapError((error) => ({ error })));
         yield* adjust(prefillWorker.id, 1);
         yield* adjust(decodeWorker.id, 1);
+        let blamed = prefillWorker.id;
 
-        const attempt = 0;
         const key = requestKey(requestId, attempt);
         const watch: TransferWatch = { ended: yield* Deferred.make<TransferEnd>() };
         transfers.set(key, watch);
@@ -137,8 +182,26 @@ export const runGateway = (config: GatewayConfig) =>
           ]).pipe(Effect.ignore);
 
         return yield* Effect.gen(function* () {
-          // Only the prefill worker is on the TTFT path: it publishes the first token to the caller itself, then
-          // opens the transfer to the decode worker at the broker and sends the KV.
+          // Chunks of this attempt arrive on a subject nobody else uses; once the attempt ends it is unsubscribed,
+          // so a worker that wakes up late (SIGSTOP) cannot add to the answer.
+          const streamBroken = yield* Deferred.make<never, TandemError>();
+          const attemptInbox = createInbox();
+          yield* subscribeScoped(attemptInbox, (msg) => {
+            const chunk = decodeChunk(msg.data);
+            if (Result.isFailure(chunk)) return;
+            const verdict = relay.accept(chunk.success.seq, chunk.success.tokens, msg.data);
+            if (verdict._tag === "Gap") {
+              Deferred.doneUnsafe(streamBroken, Effect.fail(unavailable("token_gap", `chunk ${verdict.got} arrived before ${verdict.expected}`)));
+            } else if (verdict._tag === "Diverged") {
+              Deferred.doneUnsafe(
+                streamBroken,
+                Effect.fail(internal("replay_diverged", `recovered attempt ${attempt} produced [${verdict.got}] at ${verdict.seq}, the caller has [${verdict.sent}]`)),
+              );
+            }
+          });
+          const broken = Deferred.await(streamBroken);
+
+          // Only the prefill worker is on the TTFT path; the broker and the transfer follow the first token.
           lifecycle.enter("prefilling", performance.now());
           const prefill = yield* ask(
             subjects.worker(prefillWorker.id, "prefill"),
@@ -149,7 +212,6 @@ export const runGateway = (config: GatewayConfig) =>
               attempt,
               prompt: request.prompt,
               maxTokens,
-              replyTo: inbox,
               decodeWorker: decodeWorker.id,
               leaseTtlMs: config.leaseTtlMs,
               ...(decodeWorker.kvTcp === undefined ? {} : { decodeKvTcp: decodeWorker.kvTcp }),
@@ -157,8 +219,22 @@ export const runGateway = (config: GatewayConfig) =>
             PrefillDone,
             config.maxTimeoutMs,
           ).pipe(Effect.raceFirst(lost(prefillWorker.id)));
-          const firstTokenAt = performance.now();
           const firstIsEos = prefill.next === "eos";
+          if (!firstIsEos) {
+            relay.accept(0, [prefill.firstToken], encodeMessage(TokenChunk, {
+              _tag: "TokenChunk",
+              requestId,
+              seq: 0,
+              tokens: [prefill.firstToken],
+              text: prefill.firstText,
+            }));
+            if (relay.tokens[0] !== prefill.firstToken) {
+              return yield* Effect.fail(
+                internal("replay_diverged", `recovered attempt ${attempt} chose first token ${prefill.firstToken}, the caller has ${relay.tokens[0]}`),
+              );
+            }
+          }
+          const firstTokenAt = relay.firstForwardedAt ?? performance.now();
           const firstChunks = firstIsEos ? 0 : 1;
           const route = {
             prefillWorker: prefillWorker.id,
@@ -184,7 +260,8 @@ export const runGateway = (config: GatewayConfig) =>
             };
           }
 
-          lifecycle.enter("transferring", firstTokenAt);
+          blamed = decodeWorker.id;
+          lifecycle.enter("transferring", performance.now());
           const transferFailed = Deferred.await(watch.ended).pipe(
             Effect.flatMap(({ event, at }) => {
               if (event.state === "completed") {
@@ -206,19 +283,25 @@ export const runGateway = (config: GatewayConfig) =>
               attempt,
               firstToken: prefill.firstToken,
               maxNewTokens: maxTokens - 1,
-              replyTo: inbox,
+              replyTo: attemptInbox,
               startSeq: 1,
             },
             DecodeDone,
             config.maxTimeoutMs,
-          ).pipe(Effect.raceFirst(transferFailed), Effect.raceFirst(lost(decodeWorker.id)));
+          ).pipe(Effect.raceFirst(transferFailed), Effect.raceFirst(lost(decodeWorker.id)), Effect.raceFirst(broken));
+          // Every chunk the decode worker published came before its reply on the same connection.
+          if (relay.nextSeq !== firstChunks + decoded.tokens) {
+            return yield* Effect.fail(
+              unavailable("token_gap", `decode reported ${decoded.tokens} tokens but the answer holds ${relay.nextSeq - firstChunks}`),
+            );
+          }
           lifecycle.enter("decoding", performance.now());
           lifecycle.enter("done", performance.now());
           return {
             finishReason: decoded.finishReason,
-            chunks: firstChunks + decoded.tokens,
+            chunks: relay.nextSeq,
             promptTokens: prefill.promptTokens,
-            completionTokens: firstChunks + decoded.tokens,
+            completionTokens: relay.nextSeq,
             prefillMs: prefill.prefillMs,
             transferMs: lifecycle.span("transferring", "decoding"),
             decodeMs: decoded.decodeMs,
@@ -226,7 +309,9 @@ export const runGateway = (config: GatewayConfig) =>
             route: { ...route, decodePid: decoded.pid, transferId: decoded.transferId, kvBytes: decoded.kvBytes },
           };
         }).pipe(
+          Effect.scoped,
           Effect.onError(() => release("request_failed")),
+          Effect.mapError((error) => ({ error, worker: blamed })),
           Effect.ensuring(
             Effect.sync(() => transfers.delete(key)).pipe(
               Effect.andThen(adjust(prefillWorker.id, -1)),
@@ -234,6 +319,28 @@ export const runGateway = (config: GatewayConfig) =>
             ),
           ),
         );
+      });
+
+    const serve = (request: GenerateRequest, requestId: string, inbox: string, maxTokens: number, admittedAt: number) =>
+      Effect.gen(function* (): Effect.fn.Return<ServeResult, TandemError, NatsClient> {
+        const relay = new TokenRelay((payload) => connection.publish(inbox, payload));
+        const failed = new Set<string>();
+        let crashes = 0;
+        for (let attempt = 0;; attempt++) {
+          const lifecycle = new RequestLifecycle(admittedAt);
+          const outcome = yield* Effect.result(runAttempt(request, requestId, attempt, maxTokens, relay, lifecycle, failed));
+          if (Result.isSuccess(outcome)) {
+            if (attempt > 0) log.info({ requestId, attempts: attempt + 1, replayed: relay.replayed }, "request recovered");
+            return outcome.success;
+          }
+          const { error, worker } = outcome.failure;
+          const verdict = recoveryVerdict(error, attempt, crashes);
+          log.warn({ requestId, attempt, worker, failedIn: lifecycle.state, error: error.body, next: verdict._tag }, "request attempt failed");
+          if (verdict._tag === "GiveUp") return yield* Effect.fail(verdict.error);
+          if (verdict.crashed) crashes++;
+          if (worker !== undefined) failed.add(worker);
+          yield* Effect.sleep(verdict.delayMs);
+        }
       });
 
     const handle = generateRequestHandler(config, serve);

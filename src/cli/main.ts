@@ -11,13 +11,19 @@ import { positiveInt } from "./usage.ts";
 import { type Role, runRole } from "./roles.ts";
 import { PERF_HELP, runPerf } from "./perf.ts";
 import { PLAN_HELP, runPlan } from "./plan.ts";
+import { runSimulate, SIMULATE_HELP } from "./simulate.ts";
+import { DEFAULT_EMULATED_MODEL } from "../engine/emulated/profile.ts";
 
 const HELP = `tandem — disaggregated LLM serving over NATS
 
 Usage:
-  tandem up [--prefill N] [--decode N] [--model PATH]
+  tandem up [--prefill N|CHIP[:N]] [--decode N|CHIP[:N]] [--emulate-model ID] [--model PATH]
       Start a local cluster (nats-server unless NATS_URL is set, gateway, KV broker,
-      N prefill and N decode workers, each its own OS process). Ctrl-C stops it all.
+      N prefill and N decode workers (default 2), each its own OS process). Ctrl-C stops it all.
+      A CHIP (hardware catalog id, e.g. --prefill nvidia-b200 --decode intel-gaudi3-hl325l) makes
+      that pool emulated: real llama.cpp tokens, the chip's step timing for the --emulate-model
+      (default ${DEFAULT_EMULATED_MODEL}) from the performance model, its vendor's native KV format on the
+      wire. TANDEM_EMULATE_* below tune it (TANDEM_EMULATE_TIME_SCALE=0.01 runs 100x faster).
   tandem generate "<prompt>" [--max-tokens N] [--model ID] [--timeout-ms MS]
       Stream a completion from a running cluster (NATS_URL, default nats://127.0.0.1:4222).
   tandem status [--json]
@@ -29,6 +35,7 @@ Usage:
       Run one actor process (what \`up\` and compose.yaml start).
 ${PERF_HELP.replace(/^tandem/, "  tandem")}
 ${PLAN_HELP.replace(/^tandem/, "  tandem")}
+${SIMULATE_HELP.replace(/^tandem/, "  tandem")}
   tandem monolithic [--id ID] [--model PATH]
       Serve the generate call from one process (prefill and decode together): the baseline
       that bench:e2e measures disaggregation against.
@@ -36,9 +43,10 @@ ${PLAN_HELP.replace(/^tandem/, "  tandem")}
 Environment:${SETTINGS_HELP}
 `;
 
-// `perf` and `plan` have their own flags; hand them the command line before the shared parser would reject them.
+// `perf`, `plan` and `simulate` have their own flags; hand them the command line before the shared parser would reject them.
 if (process.argv[2] === "perf") process.exit(await runPerf(process.argv.slice(3)));
 if (process.argv[2] === "plan") process.exit(await runPlan(process.argv.slice(3)));
+if (process.argv[2] === "simulate") process.exit(await runSimulate(process.argv.slice(3)));
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
@@ -49,6 +57,7 @@ const { values, positionals } = parseArgs({
     prefill: { type: "string" },
     decode: { type: "string" },
     model: { type: "string" },
+    "emulate-model": { type: "string" },
     id: { type: "string" },
     "max-tokens": { type: "string" },
     "timeout-ms": { type: "string" },
@@ -64,14 +73,25 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** A pool flag of `tandem up`: `3` (workers), `nvidia-b200` (2 emulated B200 workers) or `nvidia-b200:3`. */
+const poolFlag = (name: string, raw: string | undefined): { readonly count: number; readonly chip?: string } => {
+  if (raw === undefined) return { count: 2 };
+  if (/^\d+$/.test(raw)) return { count: positiveInt(name, raw) };
+  const [chip, count] = raw.split(":");
+  return { chip: chip!, count: count === undefined ? 2 : positiveInt(name, count) };
+};
+
 const up = async () => {
-  const prefill = intFlag("prefill", values.prefill, 2);
-  const decode = intFlag("decode", values.decode, 2);
+  const prefill = poolFlag("prefill", values.prefill);
+  const decode = poolFlag("decode", values.decode);
+  const emulatedModel = values["emulate-model"] ?? process.env.TANDEM_EMULATE_MODEL ?? DEFAULT_EMULATED_MODEL;
   const settings = readSettings();
-  process.stderr.write(`starting ${prefill} prefill and ${decode} decode workers...\n`);
+  const describe = (pool: typeof prefill) => `${pool.count}${pool.chip === undefined ? "" : ` emulated ${pool.chip}`}`;
+  process.stderr.write(`starting ${describe(prefill)} prefill and ${describe(decode)} decode workers...\n`);
   const cluster = await startLocalCluster({
-    prefill,
-    decode,
+    prefill: prefill.count,
+    decode: decode.count,
+    emulate: { prefill: prefill.chip, decode: decode.chip, model: emulatedModel },
     cluster: settings.cluster,
     natsUrl: settings.natsUrl,
     modelPath: values.model,
@@ -79,7 +99,11 @@ const up = async () => {
     env: { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? "warn" },
     onOutput: (role, line) => process.stderr.write(`[${role}] ${line}\n`),
   });
-  const pids = cluster.processes.map((p) => `  ${p.id.padEnd(12)} pid ${p.child.pid}`).join("\n");
+  const chipOf = (role: string) => (role === "prefill" ? prefill.chip : role === "decode" ? decode.chip : undefined);
+  const pids = cluster.processes.map((p) => {
+    const chip = chipOf(p.role);
+    return `  ${p.id.padEnd(12)} pid ${p.child.pid}${chip === undefined ? "" : `  ${chip} (emulated: ${emulatedModel} timing)`}`;
+  }).join("\n");
   process.stdout.write(
     `Tandem cluster "${cluster.cluster}" is up on ${cluster.natsUrl}\n${pids}\n\n` +
       `Call it:\n  NATS_URL=${cluster.natsUrl} npx tsx src/cli/main.ts generate "Once upon a time"\n` +

@@ -6,11 +6,17 @@ import { GATEWAY_DEFAULTS, runGateway } from "../../actors/request/gateway.ts";
 import { runKvBroker } from "../../actors/kv-broker/kv-broker.ts";
 import { runPrefillWorker } from "../../actors/prefill/prefill-worker.ts";
 import { runMonolithicServer } from "../../actors/request/monolithic-server.ts";
+import { makeEmulatedEngine } from "../engine/emulated/emulated-engine.ts";
+import { ggufKvHeads } from "../engine/emulated/model-kv-heads.ts";
+import { profileLabel, resolveProfile } from "../engine/emulated/profile.ts";
 import { engineOptions, makeLlamaCppEngine } from "../engine/llama-cpp.ts";
+import { loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
 import { resolveModelPath } from "../engine/model-resolution.ts";
 import { subjectsFor } from "../protocol/index.ts";
 import { Log } from "../runtime/log.ts";
 import { runMain } from "../runtime/run-main.ts";
+import { processFaultFor } from "../runtime/process-faults.ts";
+import { superviseWorkerEngine } from "../../actors/worker-driver.ts";
 import { readSettings } from "../runtime/settings.ts";
 import { NatsClient } from "../transport/nats-client.ts";
 
@@ -33,13 +39,16 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
   const settings = readSettings();
   if (!settings.natsUrl) throw new Error(`tandem ${role} needs NATS_URL`);
   const subjects = subjectsFor(settings.cluster);
+  const fault = processFaultFor(id);
+  // TANDEM_EMULATE_CHIP makes this an emulated vendor engine; an unknown chip or model fails here, listing the valid ids.
+  const profile = settings.emulation === undefined ? undefined : resolveProfile(loadAcceleratorCatalog(), settings.emulation, settings.contextSize);
   exitWithParent();
   const layers = Layer.mergeAll(
     NatsClient.layer({ servers: settings.natsUrl, name: `tandem-${role}-${id}` }),
-    Log.layer({ role, id, cluster: settings.cluster }),
+    Log.layer({ role, id, cluster: settings.cluster, ...(profile === undefined ? {} : { emulated: profileLabel(profile) }) }),
   );
   const modelPath = role === "prefill" || role === "decode" || role === "monolithic" ? resolveModelPath(modelFlag) : "";
-  const engine = Effect.suspend(() =>
+  const realEngine = Effect.suspend(() =>
     makeLlamaCppEngine({
       ...engineOptions(modelPath, settings),
       // Prefill engines never decode: they keep prefixes (erasing a reused tail never waits on a batch) and
@@ -48,6 +57,11 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
       immediateDispatch: role === "prefill",
     })
   );
+  const driver = profile === undefined
+    ? realEngine
+    : Effect.all([realEngine, ggufKvHeads(modelPath)]).pipe(Effect.flatMap(([real, kvHeads]) => makeEmulatedEngine(real, { profile, kvHeads })));
+  const supervised = superviseWorkerEngine(id, subjects, driver);
+  const engine = supervised.pipe(Effect.map((s) => s.engine));
   const actor = (() => {
     switch (role) {
       case "gateway":
@@ -62,11 +76,19 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
       case "broker":
         return runKvBroker({ subjects, chunkBytes: settings.kvChunkBytes, sweepMs: 100 });
       case "prefill":
-        return engine.pipe(
-          Effect.flatMap((e) =>
+        return supervised.pipe(
+          Effect.flatMap((s) =>
             runPrefillWorker(
-              { id, subjects, heartbeatMs: settings.heartbeatMs, stallTimeoutMs: settings.stallTimeoutMs, tcpMinBytes: settings.kvTcpMinBytes },
-              e,
+              {
+                id,
+                subjects,
+                heartbeatMs: settings.heartbeatMs,
+                stallTimeoutMs: settings.stallTimeoutMs,
+                tcpMinBytes: settings.kvTcpMinBytes,
+                fault,
+                driverHealth: s.health,
+              },
+              s.engine,
             )
           ),
         );
@@ -80,8 +102,8 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
           ),
         );
       case "decode":
-        return engine.pipe(
-          Effect.flatMap((e) =>
+        return supervised.pipe(
+          Effect.flatMap((s) =>
             runDecodeWorker(
               {
                 id,
@@ -91,9 +113,10 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
                 maxPendingTransfers: 64,
                 kvWaitTimeoutMs: settings.leaseTtlMs,
                 ...(settings.kvTcpHost === undefined ? {} : { kvTcpHost: settings.kvTcpHost }),
-                exitAfterKvExpect: process.env.TANDEM_FAULT === "decode-exit-after-kv-expect",
+                fault,
+                driverHealth: s.health,
               },
-              e,
+              s.engine,
             )
           ),
         );

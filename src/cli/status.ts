@@ -32,10 +32,12 @@ export const clusterStatus = async (nc: NatsConnection, cluster: string) => {
   const subjects = subjectsFor(cluster);
   const now = Date.now();
   const members = await readMembers(nc, subjects.membersBucket);
-  const services: Array<{ name: string; id: string; runtime: string }> = [];
+  const services: Array<{ name: string; id: string; runtime: string; emulated: boolean }> = [];
   try {
     for await (const s of await nc.services.client({ maxWait: 500, strategy: RequestStrategy.Timer }).info()) {
-      if (s.metadata?.cluster === cluster) services.push({ name: s.name, id: s.metadata?.id ?? s.id, runtime: s.metadata?.runtime ?? "" });
+      if (s.metadata?.cluster === cluster) {
+        services.push({ name: s.name, id: s.metadata?.id ?? s.id, runtime: s.metadata?.runtime ?? "", emulated: s.metadata?.emulated === "true" });
+      }
     }
   } catch {
     // nothing answers discovery
@@ -95,7 +97,7 @@ export const runStatus = async (servers: string, cluster: string, json: boolean)
         ...status.pools.prefill.map(line),
         `decode pool (${status.pools.decode.length})`,
         ...status.pools.decode.map(line),
-        `services: ${status.services.map((s) => `${s.name}[${s.id}, ${s.runtime}]`).join(", ") || "none"}`,
+        `services: ${status.services.map((s) => `${s.name}[${s.id}, ${s.runtime}${s.emulated ? ", emulated" : ""}]`).join(", ") || "none"}`,
         status.broker === null
           ? "kv broker: not answering"
           : `kv broker: ${status.broker.activeLeases} active leases; ${status.broker.completed} completed, ${status.broker.aborted} aborted, ` +

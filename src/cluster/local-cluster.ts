@@ -6,7 +6,11 @@ import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
 import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
 import { resolveModelPath } from "../engine/model-resolution.ts";
+import { findAccelerator, loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
+import { findModel } from "../hardware/model-catalog.ts";
 import type { Role } from "../cli/roles.ts";
+import type { SupervisorStatus } from "../supervision/index.ts";
+import { type ClusterProcess, type NodeSupervision, type ProcessSpec, superviseProcesses } from "./node-supervisor.ts";
 
 export interface LocalClusterOptions {
   readonly prefill: number;
@@ -20,24 +24,43 @@ export interface LocalClusterOptions {
   readonly prefillEnv?: Record<string, string>;
   /** Extra environment for decode workers only (fault injection in tests, another KV layout). */
   readonly decodeEnv?: Record<string, string>;
+  /** Extra environment for one process by id (e.g. `decode-0`), applied last. */
+  readonly workerEnv?: Readonly<Record<string, Record<string, string>>>;
   /** Where child process output goes; default: discarded unless TANDEM_LOG_LEVEL is set. */
   readonly onOutput?: (role: string, line: string) => void;
   readonly readyTimeoutMs?: number;
   /** Start one monolithic server (prefill and decode in one process) instead of the disaggregated actors. */
   readonly monolithic?: boolean;
+  /** Start a process again when it exits (default true); false leaves a dead process dead. */
+  readonly restartWorkers?: boolean;
+  /** The node's supervision tree gave up (a pool crash-looped); default: a line on stderr. */
+  readonly onGiveUp?: (message: string) => void;
+  /**
+   * Emulated vendor pools (src/engine/emulated/): the accelerator each pool pretends to be (catalog id) and the
+   * model its timing follows; handed to the workers as TANDEM_EMULATE_CHIP and TANDEM_EMULATE_MODEL.
+   */
+  readonly emulate?: { readonly prefill?: string; readonly decode?: string; readonly model?: string };
 }
 
-export interface ClusterProcess {
-  readonly role: Role;
-  readonly id: string;
-  readonly child: ChildProcess;
-}
+/** The environment that makes a worker an emulated `chip`, after checking the ids (an unknown one lists the valid ones). */
+const emulationEnv = (chip: string | undefined, model: string | undefined): Record<string, string> => {
+  if (chip === undefined) return {};
+  findAccelerator(loadAcceleratorCatalog(), chip);
+  if (model !== undefined) findModel(model);
+  return { TANDEM_EMULATE_CHIP: chip, ...(model === undefined ? {} : { TANDEM_EMULATE_MODEL: model }) };
+};
+
+export type { ClusterProcess } from "./node-supervisor.ts";
 
 export interface LocalCluster {
   readonly natsUrl: string;
   readonly cluster: string;
+  /** Current incarnation of each process (a restarted worker has a new child). */
   readonly processes: ReadonlyArray<ClusterProcess>;
   readonly nats: NatsServerHandle | undefined;
+  /** Worker processes restarted by the node's supervision tree so far. */
+  readonly restarts: () => Promise<number>;
+  readonly supervisionStatus: () => Promise<SupervisorStatus>;
   readonly stop: () => Promise<void>;
 }
 
@@ -90,13 +113,19 @@ const waitUntilReady = async (nc: NatsConnection, cluster: string, want: Record<
 
 export const startLocalCluster = async (options: LocalClusterOptions): Promise<LocalCluster> => {
   const cluster = options.cluster ?? "local";
-  // Resolved here, once, so a missing model fails now with its explanation instead of in six children.
+  // Resolved here, once, so a missing model or an unknown chip fails now with its explanation instead of in six children.
   const modelPath = resolveModelPath(options.modelPath);
+  const prefillEnv = { ...emulationEnv(options.emulate?.prefill, options.emulate?.model), ...options.prefillEnv };
+  const decodeEnv = { ...emulationEnv(options.emulate?.decode, options.emulate?.model), ...options.decodeEnv };
   const nats = options.natsUrl ? undefined : await startNatsServer();
   const natsUrl = options.natsUrl ?? nats!.url;
-  const processes: ClusterProcess[] = [];
+  const specs: ProcessSpec[] = [];
   const recentOutput: string[] = [];
-  const start = (role: Role, id: string, extraEnv: Record<string, string> = {}) => {
+  const start = (role: Role, id: string, roleEnv: Record<string, string> = {}) => {
+    const env = { ...roleEnv, ...options.workerEnv?.[id] };
+    specs.push({ role, id, spawn: () => spawnRole(role, id, env) });
+  };
+  const spawnRole = (role: Role, id: string, extraEnv: Record<string, string>) => {
     const [cmd, args] = selfCommand([role, "--id", id, "--model", modelPath]);
     const child = spawn(cmd, args, {
       stdio: ["ignore", "pipe", "pipe"],
@@ -119,10 +148,11 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     };
     child.stdout?.on("data", forward);
     child.stderr?.on("data", forward);
-    processes.push({ role, id, child });
+    return child;
   };
+  let supervision: NodeSupervision | undefined;
   const stop = async () => {
-    await Promise.all(processes.map((p) => stopProcess(p.child)));
+    await supervision?.stop();
     await nats?.stop();
   };
   try {
@@ -130,9 +160,14 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     else {
       start("broker", "broker-0");
       start("gateway", "gateway-0");
-      for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`, options.prefillEnv);
-      for (let i = 0; i < options.decode; i++) start("decode", `decode-${i}`, options.decodeEnv);
+      for (let i = 0; i < options.prefill; i++) start("prefill", `prefill-${i}`, prefillEnv);
+      for (let i = 0; i < options.decode; i++) start("decode", `decode-${i}`, decodeEnv);
     }
+    supervision = superviseProcesses(specs, {
+      restart: options.restartWorkers ?? true,
+      stopProcess: (child) => stopProcess(child),
+      onGiveUp: options.onGiveUp ?? ((message) => process.stderr.write(`tandem: the node's supervision tree gave up: ${message}\n`)),
+    });
     const want: Record<string, number> = options.monolithic
       ? { "tandem-monolithic": 1 }
       : { "tandem-prefill": options.prefill, "tandem-decode": options.decode, "tandem-gateway": 1, "tandem-kv-broker": 1 };
@@ -146,5 +181,16 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     await stop();
     throw new Error(`${error instanceof Error ? error.message : String(error)}\nlast process output:\n${recentOutput.join("\n")}`);
   }
-  return { natsUrl, cluster, processes, nats, stop };
+  const supervised = supervision!;
+  return {
+    natsUrl,
+    cluster,
+    get processes() {
+      return supervised.processes();
+    },
+    nats,
+    stop,
+    restarts: supervised.restarts,
+    supervisionStatus: supervised.status,
+  };
 };

@@ -5,7 +5,8 @@ import type { Dtype, ModelSpec } from "../hardware/model-catalog.ts";
 import { decodeStepSeconds, memoryFit, prefillSeconds } from "../hardware/performance-model.ts";
 import { decodeTimeLost, prefillUnderDecode } from "./interference.ts";
 import { kvTransferSeconds, type KvLink } from "./kv-link.ts";
-import { maxUtilisation, type Slo } from "./slo.ts";
+import { poissonMeanWithin, slotWaitPercentile } from "./queueing.ts";
+import { maxUtilisation, percentileSojourn, type Slo } from "./slo.ts";
 import type { Workload } from "./workloads.ts";
 
 /** Fraction of decode batch slots holding a live sequence on average (admission gaps, stragglers). */
@@ -119,9 +120,13 @@ export function evaluateDisaggregated(ctx: EvalContext, p: PrefillOption, d: Dec
  * Colocated continuous batching on one group of tp chips holding `batch` sequences (no chunked prefill, as
  * measured): each prompt's prefill s (slowed by BETA steps) costs the running decodes `lost` = decodeTimeLost(s)
  * (interference.ts), so at λ requests/s decode runs a fraction 1 − λ·lost of the time. λ is the largest rate meeting:
- *   TPOT  d_max / (1 − λ·lost) ≤ tpot           → λ ≤ (1 − d_max/tpot) / lost
+ *   TPOT  at the percentile: a request decoding for L = out·tpot sees N ~ Poisson(λL) prefills and needs
+ *         d_max + N·lost/out ≤ tpot for N up to its p-quantile (the mean alone, λ ≤ (1 − d_max/tpot)/lost,
+ *         let 25–35% of requests miss in the simulator)
  *   decode throughput B(1 − λ·lost)/d_avg ≥ λ·out/occupancy
- *   TTFT  prefill queue at ρ = λs meets the TTFT percentile.
+ *   TTFT  the wait for one of the B slots (held from prefill start to the last token; M/M/c, queueing.ts) plus
+ *         the prefill queue at ρ = λs meet the TTFT percentile (without the slot wait, small batches at 0.9
+ *         occupancy queued for tens of seconds in the simulator).
  */
 export function evaluateColocated(ctx: EvalContext, chip: Accelerator, tp: number, batch: number): PlanConfig | null {
   const { model, workload, slo, dtype, prices } = ctx;
@@ -135,11 +140,26 @@ export function evaluateColocated(ctx: EvalContext, chip: Accelerator, tp: numbe
   if (dMax * 1000 > slo.tpotMs) return null;
   const s = prefillUnderDecode(prefillSeconds(chip, model, workload.inputTokens, { tp, dtype }), dAvg);
   const lost = decodeTimeLost(s, dAvg);
-  const rho = maxUtilisation(s, slo.ttftMs / 1000 - dAvg, slo.percentile);
+  const budget = slo.ttftMs / 1000 - dAvg;
+  const rho = maxUtilisation(s, budget, slo.percentile);
   if (rho <= 0) return null;
-  const lTpot = (1 - (dMax * 1000) / slo.tpotMs) / lost;
+  const lifetime = (workload.outputTokens * slo.tpotMs) / 1000;
+  const lTpot = poissonMeanWithin(((slo.tpotMs / 1000 - dMax) * workload.outputTokens) / lost, slo.percentile) / lifetime;
   const lDecode = batch / ((dAvg * workload.outputTokens) / DECODE_OCCUPANCY + batch * lost);
-  const rate = Math.min(lTpot, lDecode, rho / s);
+  const ttftAt = (l: number) => {
+    const hold = s + ((workload.outputTokens - 1) * dAvg) / (1 - l * lost);
+    return slotWaitPercentile(batch, hold, l, slo.percentile) + percentileSojourn(s, l * s, slo.percentile);
+  };
+  let rate = Math.min(lTpot, lDecode, rho / s);
+  if (ttftAt(rate) > budget) {
+    let lo = 0;
+    for (let i = 0; i < 40; i++) {
+      const mid = (lo + rate) / 2;
+      if (ttftAt(mid) <= budget) lo = mid;
+      else rate = mid;
+    }
+    rate = lo;
+  }
   if (!(rate > 0)) return null;
   const mtokPerHour = (rate * (workload.inputTokens + workload.outputTokens) * 3600) / 1e6;
   const hours = { [chip.id]: tp / mtokPerHour };

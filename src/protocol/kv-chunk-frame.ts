@@ -8,14 +8,16 @@ import { CURRENT_VERSION, KvChunk, SUPPORTED_VERSIONS } from "./messages.ts";
 
 const TAG = "Tandem-Msg";
 const VERSION = "Tandem-V";
+const LAYER_CHECKSUM = "Kv-Layer-Checksum";
 
-export const kvChunkHeaders = (transferId: string, index: number, checksum: number): MsgHdrs => {
+export const kvChunkHeaders = (transferId: string, index: number, checksum: number, layerChecksum?: number): MsgHdrs => {
   const h = headers();
   h.set(TAG, "KvChunk");
   h.set(VERSION, String(CURRENT_VERSION));
   h.set("Kv-Transfer", transferId);
   h.set("Kv-Index", String(index));
   h.set("Kv-Checksum", String(checksum));
+  if (layerChecksum !== undefined) h.set(LAYER_CHECKSUM, String(layerChecksum));
   return h;
 };
 
@@ -37,6 +39,7 @@ export const decodeKvChunkFrame = (msg: Msg): Result.Result<KvChunk, TandemError
       index: Number(h.get("Kv-Index")),
       bytes: msg.data,
       checksum: Number(h.get("Kv-Checksum")),
+      ...(h.has(LAYER_CHECKSUM) ? { layerChecksum: Number(h.get(LAYER_CHECKSUM)) } : {}),
     }),
     (issue) => invalidRequest("invalid_field", `KvChunk frame does not match its schema: ${issue.message}`),
   );

@@ -97,8 +97,6 @@ export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   attempt: Count,
   prompt: Schema.String,
   maxTokens: Count,
-  /** The client's inbox; prefill publishes the first TokenChunk (seq 0) there directly. */
-  replyTo: Schema.String,
   /** The decode worker that will receive this request's KV; prefill opens the transfer to it at the broker. */
   decodeWorker: Schema.String,
   leaseTtlMs: Count,
@@ -132,7 +130,7 @@ export const DecodeCommand = Schema.TaggedStruct("DecodeCommand", {
   firstToken: TokenId,
   /** How many more tokens decode may produce. */
   maxNewTokens: Count,
-  /** The client's inbox; decode publishes TokenChunks there directly. */
+  /** Where decode publishes its TokenChunks: the request actor's inbox for this attempt (it relays them on). */
   replyTo: Schema.String,
   /** Sequence number of the first chunk decode publishes. */
   startSeq: Count,
@@ -187,16 +185,26 @@ export const KvExpect = Schema.TaggedStruct("KvExpect", {
 });
 export type KvExpect = typeof KvExpect.Type;
 
-/** Sender → receiver, first message on the data subject: what is coming. */
+/**
+ * Sender → receiver, first message on the data subject: what is coming. The payload is a sequence of layers
+ * laid end to end, each chunked on its own, so a layer can be sent as soon as it exists and used as soon as
+ * it has arrived; a whole blob is one layer.
+ */
 export const KvOffer = Schema.TaggedStruct("KvOffer", {
   v: V,
   transferId: Schema.String,
   totalBytes: Count,
+  /** Chunks over all layers: Σ max(1, ⌈layer bytes / chunkBytes⌉). */
   chunks: Count,
   chunkBytes: Count,
-  /** CRC-32 over the chunks' CRC-32s (each as a little-endian u32, in order): checks the set is complete. */
+  /**
+   * 0. (Before layered transfers: a CRC-32 over every chunk's CRC-32, which a streaming sender cannot know
+   * when it offers; each layer's manifest now travels on its last chunk, see `KvChunk.layerChecksum`.)
+   */
   checksum: Count,
   format: Schema.String,
+  /** Byte size of each layer, in order (they sum to totalBytes); absent: one layer of totalBytes. */
+  layers: Schema.optionalKey(Schema.Array(Count)),
 });
 export type KvOffer = typeof KvOffer.Type;
 
@@ -207,6 +215,8 @@ export const KvChunk = Schema.TaggedStruct("KvChunk", {
   bytes: Schema.Uint8Array,
   /** CRC-32 of `bytes`. */
   checksum: Count,
+  /** On the last chunk of each layer only: CRC-32 over that layer's chunk CRC-32s (little-endian u32s, in order). */
+  layerChecksum: Schema.optionalKey(Count),
 });
 export type KvChunk = typeof KvChunk.Type;
 
@@ -214,8 +224,21 @@ export type KvChunk = typeof KvChunk.Type;
  * Receiver → sender: the sender may send chunks with index < `upTo`. Cumulative, so a repeated or lost
  * credit does no harm. `upTo: 0`, repeated until the offer arrives, means "listening, no offer yet".
  */
-export const KvCredit = Schema.TaggedStruct("KvCredit", { v: V, transferId: Schema.String, upTo: Count });
+export const KvCredit = Schema.TaggedStruct("KvCredit", {
+  v: V,
+  transferId: Schema.String,
+  upTo: Count,
+  /** Every chunk with index < `received` has arrived and passed its check: the sender may forget them. */
+  received: Schema.optionalKey(Count),
+});
 export type KvCredit = typeof KvCredit.Type;
+
+/** Receiver → sender, on the credit subject: send these chunks again (they went missing or failed their CRC). */
+export const KvResend = Schema.TaggedStruct("KvResend", { v: V, transferId: Schema.String, chunks: Schema.Array(Count) });
+export type KvResend = typeof KvResend.Type;
+
+/** Everything a receiver says on a transfer's credit subject. */
+export const KvReceiverMessage = Schema.Union([KvCredit, KvResend]);
 
 export const KvDataMessage = Schema.Union([KvOffer, KvChunk]);
 
@@ -250,6 +273,17 @@ export const TransferEvent = Schema.TaggedStruct("TransferEvent", {
   bytes: Count,
 });
 export type TransferEvent = typeof TransferEvent.Type;
+
+/** Published by a worker on events.alert when it quarantines itself: an operator has to look at the device. */
+export const AlertEvent = Schema.TaggedStruct("AlertEvent", {
+  v: V,
+  workerId: Schema.String,
+  vendor: Schema.String,
+  code: Schema.String,
+  faultClass: Schema.String,
+  reason: Schema.String,
+});
+export type AlertEvent = typeof AlertEvent.Type;
 
 export const BrokerStatsQuery = Schema.TaggedStruct("BrokerStatsQuery", { v: V });
 
@@ -297,5 +331,14 @@ export const MemberRecord = Schema.TaggedStruct("MemberRecord", {
   heartbeatMs: Count,
   /** Decode workers: the direct TCP KV listener ("host:port"), when enabled. */
   kvTcp: Schema.optionalKey(Schema.String),
+  /**
+   * Absent or `serving`: routable. `restarting`: the engine driver is being restarted (out of routing until it is
+   * back). `quarantined`: a fatal device fault or too many faults in a window; out of routing for good.
+   */
+  health: Schema.optionalKey(Schema.Literals(["serving", "restarting", "quarantined"])),
+  /** Driver faults seen since the process started, by fault class. */
+  faults: Schema.optionalKey(Schema.Record(Schema.String, Count)),
+  /** Times this worker's engine driver was restarted by its supervisor. */
+  driverRestarts: Schema.optionalKey(Count),
 });
 export type MemberRecord = typeof MemberRecord.Type;

@@ -25,7 +25,8 @@ export interface Subjects {
   readonly kvData: (transferId: string) => string;
   /** Credits flow receiver → sender. */
   readonly kvCredit: (transferId: string) => string;
-  readonly events: (kind: "transfer") => string;
+  /** Broadcasts: `transfer` (the broker, a transfer ended), `alert` (a worker quarantined itself). */
+  readonly events: (kind: "transfer" | "alert") => string;
   /** NATS KV bucket holding membership records (one key per worker). */
   readonly membersBucket: string;
   /** NATS KV bucket holding KV-transfer leases (one key per transfer). */

@@ -1,5 +1,6 @@
 // Every tunable in one place, read from the environment (so `tandem up` can hand the same settings to the
 // processes it starts, and compose.yaml can set them per service).
+import { DEFAULT_EMULATED_MODEL, type EmulationSpec } from "../engine/emulated/profile.ts";
 
 const int = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -7,6 +8,31 @@ const int = (name: string, fallback: number): number => {
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
   return value;
+};
+
+/** A non-negative number from the environment (e.g. a time scale), or `fallback` when unset. */
+const number = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return value;
+};
+
+/** What an emulated engine pretends to be; present when TANDEM_EMULATE_CHIP is set. */
+const emulation = (): EmulationSpec | undefined => {
+  const chip = process.env.TANDEM_EMULATE_CHIP;
+  if (chip === undefined || chip === "") return undefined;
+  const dtype = process.env.TANDEM_EMULATE_DTYPE || "bf16";
+  if (dtype !== "bf16" && dtype !== "fp8") throw new Error(`TANDEM_EMULATE_DTYPE must be bf16 or fp8, got "${dtype}"`);
+  return {
+    chip,
+    model: process.env.TANDEM_EMULATE_MODEL || DEFAULT_EMULATED_MODEL,
+    tp: int("TANDEM_EMULATE_TP", 1),
+    dtype,
+    kvDtype: process.env.TANDEM_EMULATE_KV_DTYPE || "auto",
+    timeScale: number("TANDEM_EMULATE_TIME_SCALE", 1),
+  };
 };
 
 export interface Settings {
@@ -27,6 +53,8 @@ export interface Settings {
   readonly stallTimeoutMs: number;
   readonly maxTokensLimit: number;
   readonly defaultTimeoutMs: number;
+  /** Wrap the engine in an emulated vendor engine; undefined runs the real engine as it is. */
+  readonly emulation: EmulationSpec | undefined;
 }
 
 export const readSettings = (): Settings => ({
@@ -46,6 +74,7 @@ export const readSettings = (): Settings => ({
   stallTimeoutMs: int("TANDEM_KV_STALL_MS", 2_000),
   maxTokensLimit: int("TANDEM_MAX_TOKENS_LIMIT", 256),
   defaultTimeoutMs: int("TANDEM_TIMEOUT_MS", 30_000),
+  emulation: emulation(),
 });
 
 /** The environment variables above, for documentation and `--help`. */
@@ -69,4 +98,12 @@ export const SETTINGS_HELP = `
   TANDEM_KV_STALL_MS       sender gives up without credit after (default 2000)
   TANDEM_MAX_TOKENS_LIMIT  largest max_tokens accepted (default 256)
   TANDEM_TIMEOUT_MS        default request deadline (default 30000)
+  TANDEM_EMULATE_CHIP      emulate this accelerator (catalog id, e.g. nvidia-b200): step timing from the
+                           performance model, the vendor's native KV format on the wire (default: none)
+  TANDEM_EMULATE_MODEL     model whose timing is emulated (default llama-3-8b)
+  TANDEM_EMULATE_TP        tensor parallelism of the emulated deployment (default 1)
+  TANDEM_EMULATE_DTYPE     bf16 or fp8 weights of the emulated deployment (default bf16)
+  TANDEM_EMULATE_KV_DTYPE  KV dtype on the wire: auto (the real engine's, exact), bf16, fp8 (the chip's
+                           flavour) or a dtype name; anything but auto is lossy (default auto)
+  TANDEM_EMULATE_TIME_SCALE  multiplies emulated delays; 0.01 runs 100× faster, 0 not at all (default 1)
   TANDEM_LOG_LEVEL         pino level (default info)`;

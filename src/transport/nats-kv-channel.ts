@@ -1,167 +1,217 @@
-// The default KV data plane. The sender offers on the transfer's data subject; the receiver answers with
-// credit on the credit subject and the sender publishes chunks up to it. Neither side has to subscribe first:
-// until the offer arrives the receiver keeps sending `upTo: 0` ("listening, no offer"), which makes the sender
-// offer again. Credits are cumulative (`upTo`), so repeats are harmless. Every chunk carries its CRC-32 and
-// the offer a CRC-32 over those, so each byte is checked once. A sender without new credit for too long, or a
-// receiver without data, gives up.
-import { Effect, Queue, Result, Scope } from "effect";
-import { crc32 } from "../kv/checksum.ts";
-import { chunkAt, chunkCount } from "../kv/chunking.ts";
+// The default KV data plane. The sender offers (the layer table) on the transfer's data subject; the receiver
+// answers on the credit subject and the sender publishes chunks up to its credit, each layer as soon as the
+// producer hands it over. Neither side has to subscribe first: until the offer arrives the receiver keeps
+// sending `upTo: 0` ("listening, no offer"), which makes the sender offer again. Credits are cumulative
+// (`upTo`, and `received`: everything below it arrived intact), so repeats are harmless. A chunk that fails its
+// CRC, or is missing when the sender has gone quiet, is asked for again (`KvResend`); the sender keeps every
+// chunk until `received` passes it. A sender without word from the receiver for too long, a receiver without
+// data, or a chunk asked for too often, ends the transfer with a typed error.
+import { Effect, Queue, Result, Scope, Stream } from "effect";
+import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import {
   decodeMessageResult,
+  encodeMessage,
   internal,
-  KvChunk,
+  type KvChunk,
   KvCredit,
   KvOffer,
+  KvReceiverMessage,
+  KvResend,
   type Subjects,
   type TandemError,
   unavailable,
 } from "../protocol/index.ts";
 import { NatsClient, subscribeScoped, tell } from "./nats-client.ts";
 import { decodeKvChunkFrame, isKvChunkFrame, kvChunkHeaders } from "../protocol/kv-chunk-frame.ts";
+import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
 export interface SendKvOptions {
   readonly subjects: Subjects;
   readonly transferId: string;
-  readonly bytes: Uint8Array;
+  readonly payload: KvPayload;
   readonly chunkBytes: number;
-  readonly format: string;
-  /** Give up when no credit arrives for this long (the receiver is gone or stuck). */
+  /** Give up when the receiver says nothing for this long while the sender waits on it. */
   readonly stallTimeoutMs: number;
 }
 
-const decodeCredit = decodeMessageResult(KvCredit);
+const decodeReceiverMessage = decodeMessageResult(KvReceiverMessage);
 const decodeOffer = decodeMessageResult(KvOffer);
 
 export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError, NatsClient> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { subjects, transferId, bytes, chunkBytes } = options;
+      const { subjects, transferId, payload } = options;
       const { connection } = yield* NatsClient;
-      const chunks = chunkCount(bytes.length, chunkBytes);
-      const checksums = new Uint32Array(chunks);
-      for (let index = 0; index < chunks; index++) checksums[index] = crc32(chunkAt(bytes, chunkBytes, index));
-      // A receiver's `upTo` only grows, so when this small buffer is full the sliding queue drops the oldest
-      // (lowest) credits and keeps the newest: nothing is lost.
-      const credits = yield* Queue.sliding<number>(16);
-      yield* subscribeScoped(subjects.kvCredit(transferId), (msg) => {
-        const credit = decodeCredit(msg.data);
-        if (Result.isSuccess(credit)) Queue.offerUnsafe(credits, credit.success.upTo);
-      });
-      const offer = tell(subjects.kvData(transferId), KvOffer, {
-        _tag: "KvOffer",
-        transferId,
-        totalBytes: bytes.length,
-        chunks,
-        chunkBytes,
-        checksum: manifestChecksum(checksums),
-        format: options.format,
-      });
+      const layout = kvLayout(payload.layerBytes, options.chunkBytes);
+      const dataSubject = subjects.kvData(transferId);
+      const offer = encodeMessage(KvOffer, offerFor(transferId, payload, layout));
+      const checksums = new Uint32Array(layout.chunks);
+      const manifests: Array<number | undefined> = [];
+      /** Layers kept for resends until the receiver has every chunk of them. */
+      const kept: Array<Uint8Array | undefined> = [];
+      let sent = 0;
       let allowed = 0;
-      /** Waits until chunk `index` may be sent; `upTo: 0` means "I am listening and have no offer": offer again. */
-      const awaitCredit = (index: number) =>
+      let received = 0;
+      const publishChunk = (index: number) => {
+        const layer = layout.chunkLayers[index]!;
+        connection.publish(dataSubject, layerChunk(layout, kept[layer]!, index), {
+          headers: kvChunkHeaders(transferId, index, checksums[index]!, endsLayer(layout, index) ? manifests[layer] : undefined),
+        });
+      };
+      // Any word from the receiver wakes the sender; a sliding queue of one keeps just "something happened".
+      const heard = yield* Queue.sliding<void>(1);
+      yield* subscribeScoped(subjects.kvCredit(transferId), (msg) => {
+        const decoded = decodeReceiverMessage(msg.data);
+        if (Result.isFailure(decoded)) return;
+        const message = decoded.success;
+        try {
+          if (message._tag === "KvCredit") {
+            // `upTo: 0` before any credit: the receiver is listening but has no offer; offer again.
+            if (message.upTo === 0 && allowed === 0) connection.publish(dataSubject, offer);
+            allowed = Math.max(allowed, message.upTo);
+            received = Math.max(received, message.received ?? 0);
+            for (let layer = 0; layer < kept.length && layout.firstChunks[layer + 1]! <= received; layer++) kept[layer] = undefined;
+          } else {
+            for (const index of message.chunks) if (index >= received && index < sent) publishChunk(index);
+          }
+        } catch {
+          // The connection is closing; the wait below times out and reports it.
+        }
+        Queue.offerUnsafe(heard, undefined);
+      });
+      const awaitReceiver = (ready: () => boolean) =>
         Effect.gen(function* () {
-          while (allowed <= index) {
-            const upTo = yield* Queue.take(credits).pipe(
+          while (!ready()) {
+            yield* Queue.take(heard).pipe(
               Effect.timeoutOrElse({
                 duration: options.stallTimeoutMs,
                 orElse: () =>
-                  Effect.fail(
-                    unavailable("kv_receiver_stalled", `no credit from the receiver of ${transferId} for ${options.stallTimeoutMs} ms`),
-                  ),
+                  Effect.fail(unavailable("kv_receiver_stalled", `no word from the receiver of ${transferId} for ${options.stallTimeoutMs} ms`)),
               }),
             );
-            if (upTo === 0 && index === 0) yield* offer;
-            allowed = Math.max(allowed, upTo);
           }
         });
-      yield* offer;
-      for (let index = 0; index < chunks; index++) {
-        yield* awaitCredit(index);
-        yield* Effect.try({
-          try: () =>
-            connection.publish(subjects.kvData(transferId), chunkAt(bytes, chunkBytes, index), {
-              headers: kvChunkHeaders(transferId, index, checksums[index]!),
-            }),
+      const publish = (index: number) =>
+        Effect.try({
+          try: () => publishChunk(index),
           catch: (cause) => unavailable("transport", `publishing chunk ${index} of ${transferId} failed: ${String(cause)}`),
         });
+
+      connection.publish(dataSubject, offer);
+      yield* Stream.runForEach(payload.layers, (bytes) =>
+        Effect.gen(function* () {
+          const layer = kept.length;
+          if (bytes.length !== layout.layerBytes[layer]) {
+            return yield* Effect.fail(internal("kv_protocol", `layer ${layer} of ${transferId} is ${bytes.length} bytes; the offer says ${layout.layerBytes[layer]}`));
+          }
+          kept.push(bytes);
+          for (let index = layout.firstChunks[layer]!; index < layout.firstChunks[layer + 1]!; index++) {
+            yield* awaitReceiver(() => allowed > index);
+            manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index));
+            yield* publish(index);
+            sent = index + 1;
+          }
+        }));
+      if (kept.length !== layout.layerBytes.length) {
+        return yield* Effect.fail(internal("kv_protocol", `${transferId} produced ${kept.length} of its ${layout.layerBytes.length} layers`));
       }
-      yield* Effect.promise(() => connection.flush().catch(() => undefined));
+      // Keep every chunk until the receiver has all of them: it may still ask for some again.
+      yield* awaitReceiver(() => received >= layout.chunks);
     }),
   );
 
 export interface ReceiveKvOptions {
   readonly subjects: Subjects;
   readonly transferId: string;
-  /** Chunks the sender may have in flight. */
+  /** Chunks the sender may have in flight beyond the first one still missing. */
   readonly window: number;
   /** Fail when the sender has not offered or sent anything for this long. */
   readonly idleTimeoutMs: number;
-}
-
-export interface ReceivedKv {
-  readonly transferId: string;
-  readonly bytes: Uint8Array;
-  /** The sender's KV format, from its offer; the receiver decides whether it must translate. */
-  readonly format: string;
+  /** Silence after which missing chunks are asked for again (default 50 ms). */
+  readonly gapMs?: number;
 }
 
 /**
- * Subscribes to the transfer's data subject (the subscription is live when this effect returns) and
- * returns an effect that completes with the reassembled, checksum-verified payload.
+ * Subscribes to the transfer's data subject (the subscription is live when this effect returns) and returns
+ * an effect that waits for the offer; its layers then arrive on the result while the scope stays open.
  */
 export const listenForKv = (
   options: ReceiveKvOptions,
-): Effect.Effect<Effect.Effect<ReceivedKv, TandemError, NatsClient>, never, NatsClient | Scope.Scope> =>
+): Effect.Effect<Effect.Effect<IncomingKv, TandemError, NatsClient | Scope.Scope>, never, NatsClient | Scope.Scope> =>
   Effect.gen(function* () {
-    const { subjects, transferId } = options;
-    const inbox = yield* Queue.bounded<Result.Result<KvOffer | KvChunk, TandemError>>(options.window + 2);
+    const { subjects, transferId, window } = options;
+    const gapMs = options.gapMs ?? GAP_MS;
+    // A sender within its credit never fills this; excess beyond it is dropped and later asked for again.
+    const inbox = yield* Queue.bounded<Result.Result<KvOffer | KvChunk, TandemError>>(2 * window + 4);
     yield* subscribeScoped(subjects.kvData(transferId), (msg) => {
-      // A sender within its credit never overflows the window; one that does loses the excess and stalls.
       Queue.offerUnsafe(inbox, isKvChunkFrame(msg) ? decodeKvChunkFrame(msg) : decodeOffer(msg.data));
     });
-    const next = Queue.take(inbox).pipe(
-      Effect.timeoutOrElse({
-        duration: options.idleTimeoutMs,
-        orElse: () =>
-          Effect.fail(unavailable("kv_sender_stalled", `nothing from the sender of ${transferId} for ${options.idleTimeoutMs} ms`)),
-      }),
-      Effect.flatMap(Effect.fromResult),
-    );
-    const grant = (upTo: number) => tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, upTo });
+    const takeWithin = (ms: number) =>
+      Queue.take(inbox).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.succeed(undefined) }));
+    const tellCredit = (upTo: number, received: number) =>
+      tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, upTo, received });
+    const stalled = () => unavailable("kv_sender_stalled", `nothing from the sender of ${transferId} for ${options.idleTimeoutMs} ms`);
+
+    /** Takes chunks until every layer is whole, granting credit and asking for what is lost or corrupt. */
+    const receive = (r: KvReassembly) =>
+      Effect.gen(function* () {
+        const { chunks } = r.layout;
+        let granted = 0;
+        const grant = () => {
+          granted = Math.min(chunks, r.contiguous + window);
+          return tellCredit(granted, r.contiguous);
+        };
+        const askAgain = (indexes: ReadonlyArray<number>) =>
+          Effect.fromResult(r.askAgain(indexes)).pipe(
+            Effect.flatMap((again) =>
+              again.length === 0 ? Effect.void : tell(subjects.kvCredit(transferId), KvResend, { _tag: "KvResend", transferId, chunks: again })
+            ),
+          );
+        yield* grant();
+        let quietMs = 0;
+        while (!r.complete) {
+          const next = yield* takeWithin(gapMs);
+          if (next === undefined) {
+            quietMs += gapMs;
+            if (quietMs >= options.idleTimeoutMs) return yield* Effect.fail(stalled());
+            // Silence: a chunk or a credit may have been lost. Ask for what is missing and repeat the credit.
+            yield* askAgain(r.missingBelow(granted, window));
+            yield* grant();
+            continue;
+          }
+          quietMs = 0;
+          const message = yield* Effect.fromResult(next);
+          if (message._tag !== "KvChunk") continue; // a repeated offer
+          const verdict = r.accepts(message.index, message.bytes.length);
+          if (verdict === "invalid") {
+            return yield* Effect.fail(internal("kv_protocol", `chunk ${message.index} of ${transferId} (${message.bytes.length} bytes) is not in its offer`));
+          }
+          if (verdict === "duplicate") continue;
+          r.slot(message.index).set(message.bytes);
+          const intact = yield* Effect.fromResult(r.commit(message.index, message.checksum, message.layerChecksum));
+          if (!intact) yield* askAgain([message.index]);
+          // A credit per quarter window keeps the sender's pipe full at a quarter of the messages.
+          else if (r.complete || r.contiguous + window >= Math.min(chunks, granted + Math.max(1, window >> 2))) yield* grant();
+        }
+      }).pipe(Effect.catch((error: TandemError) => Effect.sync(() => r.fail(error))));
 
     return Effect.gen(function* () {
       // Until the offer arrives, keep saying "listening, no offer yet" (upTo 0): the sender may have offered
       // before we subscribed, and answers this by offering again.
-      const offer = yield* next.pipe(Effect.raceFirst(Effect.forever(grant(0).pipe(Effect.andThen(Effect.sleep(HELLO_MS))))));
+      const first = yield* takeWithin(options.idleTimeoutMs).pipe(
+        Effect.raceFirst(Effect.forever(tellCredit(0, 0).pipe(Effect.andThen(Effect.sleep(HELLO_MS))))),
+      );
+      if (first === undefined) return yield* Effect.fail(stalled());
+      const offer = yield* Effect.fromResult(first);
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
-      const payload = new Uint8Array(offer.totalBytes);
-      const checksums = new Uint32Array(offer.chunks);
-      let granted = Math.min(offer.chunks, options.window);
-      yield* grant(granted);
-      for (let received = 0; received < offer.chunks;) {
-        const message = yield* next;
-        if (message._tag !== "KvChunk") continue; // a repeated offer
-        if (crc32(message.bytes) !== message.checksum) {
-          return yield* Effect.fail(internal("kv_checksum_mismatch", `chunk ${message.index} of ${transferId} is corrupt`));
-        }
-        payload.set(message.bytes, message.index * offer.chunkBytes);
-        checksums[message.index] = message.checksum;
-        received++;
-        if (granted < offer.chunks) {
-          granted = Math.min(offer.chunks, received + options.window);
-          yield* grant(granted);
-        }
-      }
-      if (manifestChecksum(checksums) !== offer.checksum) {
-        return yield* Effect.fail(internal("kv_checksum_mismatch", `the chunks of ${transferId} do not match its manifest`));
-      }
-      return { transferId, bytes: payload, format: offer.format };
+      const layout = yield* Effect.fromResult(layoutOfOffer(offer));
+      const r = new KvReassembly(offer, layout, yield* layerQueue);
+      yield* Effect.forkScoped(receive(r));
+      return r.incoming;
     });
   });
 
-/** CRC-32 over the chunk CRC-32s: proves every chunk arrived, in place, without a second pass over the bytes. */
-const manifestChecksum = (checksums: Uint32Array) => crc32(new Uint8Array(checksums.buffer, checksums.byteOffset, checksums.byteLength));
-
 /** How often a receiver says it is listening while it waits for the offer. */
 const HELLO_MS = 20;
+/** How long a receiver waits in silence before it asks for missing chunks again. */
+const GAP_MS = 50;

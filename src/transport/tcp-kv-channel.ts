@@ -1,166 +1,242 @@
-// The bulk KV channel: a direct TCP stream from sender to receiver, with the same framing facts as the NATS
-// channel (an offer, then chunks with a CRC-32 each, a manifest CRC over the chunk CRCs) but TCP's own flow
-// control instead of credits, and each byte copied once on arrival, straight to its place in the payload.
-// Frame: "TKV1" | kind u8 (1 offer, 2 chunk) | 3 zero bytes | index u32 | length u32 | crc32 u32 | payload.
+// The bulk KV channel: a direct TCP stream from sender to receiver with the NATS channel's framing facts — an
+// offer with the layer table, then chunks with a CRC-32 each and a manifest on each layer's last chunk, layers
+// sent as the producer hands them over and handed on as they complete, a chunk that fails its CRC asked for
+// again — but TCP's own flow control instead of credits. Each byte is copied once on arrival, straight to its
+// place in the payload.
+// Frame (both directions): "TKV2" | kind u8 | flags u8 | 2 zero bytes | index u32 | length u32 | crc32 u32 |
+// layer crc32 u32 | payload. Kinds: 1 offer (payload: msgpack KvOffer), 2 chunk (flag 1: the layer crc32 is
+// set), 3 resend chunk `index` (receiver → sender), 4 done: every layer verified (receiver → sender).
 import { createConnection, createServer, type Socket } from "node:net";
-import { Effect, FiberSet, Result, Scope } from "effect";
-import { crc32 } from "../kv/checksum.ts";
-import { chunkAt, chunkCount } from "../kv/chunking.ts";
+import { Deferred, Effect, FiberSet, Result, Scope, Stream } from "effect";
+import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
-import type { ReceivedKv } from "./nats-kv-channel.ts";
+import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
-const MAGIC = 0x314b5654; // "TKV1" little-endian
-const HEADER_BYTES = 20;
+const MAGIC = 0x324b5654; // "TKV2" little-endian
+const HEADER_BYTES = 24;
 const KIND_OFFER = 1;
 const KIND_CHUNK = 2;
-const ACK = 0x06;
+const KIND_RESEND = 3;
+const KIND_DONE = 4;
+const FLAG_LAYER_CHECKSUM = 1;
 
-const header = (kind: number, index: number, length: number, checksum: number) => {
+const header = (kind: number, index: number, length: number, checksum = 0, layerChecksum?: number) => {
   const h = new Uint8Array(HEADER_BYTES);
   const view = new DataView(h.buffer);
   view.setUint32(0, MAGIC, true);
   h[4] = kind;
+  h[5] = layerChecksum === undefined ? 0 : FLAG_LAYER_CHECKSUM;
   view.setUint32(8, index, true);
   view.setUint32(12, length, true);
   view.setUint32(16, checksum, true);
+  view.setUint32(20, layerChecksum ?? 0, true);
   return h;
 };
 
-const manifest = (checksums: Uint32Array) => crc32(new Uint8Array(checksums.buffer, checksums.byteOffset, checksums.byteLength));
+interface Frame {
+  readonly kind: number;
+  readonly index: number;
+  readonly length: number;
+  readonly checksum: number;
+  readonly layerChecksum: number | undefined;
+}
+
+const readHeader = (h: Uint8Array): Frame | undefined => {
+  const view = new DataView(h.buffer, h.byteOffset, h.byteLength);
+  if (view.getUint32(0, true) !== MAGIC) return undefined;
+  return {
+    kind: h[4]!,
+    index: view.getUint32(8, true),
+    length: view.getUint32(12, true),
+    checksum: view.getUint32(16, true),
+    layerChecksum: h[5]! & FLAG_LAYER_CHECKSUM ? view.getUint32(20, true) : undefined,
+  };
+};
+
+/** Bytes arriving on a socket, taken off the front in frames without copying more than once. */
+class Inbound {
+  private readonly pending: Uint8Array[] = [];
+  bytes = 0;
+  push(data: Uint8Array) {
+    this.pending.push(data);
+    this.bytes += data.length;
+  }
+  /** Takes `n` bytes into `into` at `at` (a fresh buffer when omitted, or nowhere when `into` is null). */
+  take(n: number, into: Uint8Array | null = new Uint8Array(n), at = 0): Uint8Array {
+    let filled = 0;
+    while (filled < n) {
+      const head = this.pending[0]!;
+      const want = Math.min(n - filled, head.length);
+      into?.set(head.subarray(0, want), at + filled);
+      filled += want;
+      if (want === head.length) this.pending.shift();
+      else this.pending[0] = head.subarray(want);
+    }
+    this.bytes -= n;
+    return into ?? new Uint8Array(0);
+  }
+}
 
 export interface SendKvTcpOptions {
   readonly host: string;
   readonly port: number;
   readonly transferId: string;
-  readonly bytes: Uint8Array;
+  readonly payload: KvPayload;
   readonly chunkBytes: number;
-  readonly format: string;
-  /** Give up when the receiver neither reads nor acknowledges for this long. */
+  /** Give up when the receiver neither reads nor answers for this long. */
   readonly stallTimeoutMs: number;
 }
 
-/** Streams `bytes` to a receiver listening with {@link listenForKvTcp}; completes when it acknowledged. */
+/** Streams the payload to a receiver listening with {@link listenForKvTcp}; completes when it verified all. */
 export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, TandemError> =>
-  Effect.callback<void, TandemError>((resume) => {
-    const { bytes, chunkBytes, transferId } = options;
-    const chunks = chunkCount(bytes.length, chunkBytes);
-    const checksums = new Uint32Array(chunks);
-    for (let i = 0; i < chunks; i++) checksums[i] = crc32(chunkAt(bytes, chunkBytes, i));
-    const socket = createConnection({ host: options.host, port: options.port });
-    socket.setNoDelay(true);
-    socket.setTimeout(options.stallTimeoutMs);
-    let settled = false;
-    const settle = (effect: Effect.Effect<void, TandemError>) => {
-      if (settled) return;
-      settled = true;
-      socket.destroy();
-      resume(effect);
-    };
-    socket.once("timeout", () => settle(Effect.fail(unavailable("kv_receiver_stalled", `TCP receiver of ${transferId} stalled`))));
-    socket.once("error", (e) => settle(Effect.fail(unavailable("kv_tcp", `TCP transfer ${transferId}: ${e.message}`))));
-    socket.once("close", () => settle(Effect.fail(unavailable("kv_tcp", `TCP receiver of ${transferId} closed without an ack`))));
-    socket.on("data", (data: Uint8Array) => {
-      if (data[0] === ACK) settle(Effect.void);
-    });
-    socket.once("connect", async () => {
-      const offer = encodeMessage(KvOffer, {
-        _tag: "KvOffer",
-        transferId,
-        totalBytes: bytes.length,
-        chunks,
-        chunkBytes,
-        checksum: manifest(checksums),
-        format: options.format,
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { transferId, payload } = options;
+      const layout = kvLayout(payload.layerBytes, options.chunkBytes);
+      const checksums = new Uint32Array(layout.chunks);
+      const manifests: Array<number | undefined> = [];
+      const kept: Uint8Array[] = [];
+      const socket = yield* Effect.acquireRelease(
+        Effect.callback<Socket, TandemError>((resume) => {
+          const socket = createConnection({ host: options.host, port: options.port });
+          socket.once("connect", () => resume(Effect.succeed(socket)));
+          socket.once("error", (e) => resume(Effect.fail(unavailable("kv_tcp", `TCP transfer ${transferId}: ${e.message}`))));
+        }),
+        (socket) => Effect.sync(() => socket.destroy()),
+      );
+      socket.setNoDelay(true);
+      socket.setTimeout(options.stallTimeoutMs);
+      /** Succeeds when the receiver says done; fails when the connection does. */
+      const ended = Deferred.makeUnsafe<void, TandemError>();
+      const end = (error?: TandemError) => Deferred.doneUnsafe(ended, error ? Effect.fail(error) : Effect.void);
+      const writeChunk = (index: number) => {
+        const layer = layout.chunkLayers[index]!;
+        const bytes = layerChunk(layout, kept[layer]!, index);
+        socket.write(header(KIND_CHUNK, index, bytes.length, checksums[index]!, endsLayer(layout, index) ? manifests[layer] : undefined));
+        return socket.write(bytes);
+      };
+      socket.once("timeout", () => end(unavailable("kv_receiver_stalled", `TCP receiver of ${transferId} stalled`)));
+      socket.once("error", (e) => end(unavailable("kv_tcp", `TCP transfer ${transferId}: ${e.message}`)));
+      socket.once("close", () => end(unavailable("kv_tcp", `TCP receiver of ${transferId} closed before it verified the transfer`)));
+      const inbound = new Inbound();
+      socket.on("data", (data: Uint8Array) => {
+        inbound.push(data);
+        while (inbound.bytes >= HEADER_BYTES) {
+          const frame = readHeader(inbound.take(HEADER_BYTES));
+          if (frame?.kind === KIND_DONE) end();
+          else if (frame?.kind === KIND_RESEND && frame.index < checksums.length && kept[layout.chunkLayers[frame.index]!]) writeChunk(frame.index);
+          else if (frame === undefined) end(internal("kv_protocol", `TCP receiver of ${transferId} sent something that is not a Tandem KV frame`));
+        }
       });
-      socket.write(header(KIND_OFFER, 0, offer.length, 0));
+      const drained = Effect.callback<void>((resume) => {
+        const onDrain = () => resume(Effect.void);
+        socket.once("drain", onDrain);
+        return Effect.sync(() => socket.off("drain", onDrain));
+      });
+
+      const offer = encodeMessage(KvOffer, offerFor(transferId, payload, layout));
+      socket.write(header(KIND_OFFER, 0, offer.length));
       socket.write(offer);
-      for (let i = 0; i < chunks && !settled; i++) {
-        const chunk = chunkAt(bytes, chunkBytes, i);
-        socket.write(header(KIND_CHUNK, i, chunk.length, checksums[i]!));
-        // Backpressure: wait for the kernel buffer to drain rather than queue the whole payload in memory.
-        if (!socket.write(chunk)) await new Promise((r) => socket.once("drain", r));
+      const sending = Stream.runForEach(payload.layers, (bytes) =>
+        Effect.gen(function* () {
+          const layer = kept.length;
+          if (bytes.length !== layout.layerBytes[layer]) {
+            return yield* Effect.fail(internal("kv_protocol", `layer ${layer} of ${transferId} is ${bytes.length} bytes; the offer says ${layout.layerBytes[layer]}`));
+          }
+          kept.push(bytes);
+          for (let index = layout.firstChunks[layer]!; index < layout.firstChunks[layer + 1]!; index++) {
+            manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index));
+            // Backpressure: wait for the kernel buffer to drain rather than queue the whole payload in memory.
+            if (!writeChunk(index)) yield* drained;
+          }
+        }));
+      yield* sending.pipe(Effect.raceFirst(Deferred.await(ended).pipe(Effect.andThen(Effect.never))));
+      if (kept.length !== layout.layerBytes.length) {
+        return yield* Effect.fail(internal("kv_protocol", `${transferId} produced ${kept.length} of its ${layout.layerBytes.length} layers`));
       }
-    });
-    return Effect.sync(() => settle(Effect.void));
-  });
+      yield* Deferred.await(ended);
+    }),
+  );
 
 const decodeOffer = decodeMessageResult(KvOffer);
 
-/** Reassembles one transfer from a connected socket, writing each chunk straight into the payload. */
+/**
+ * Reads one transfer from a connected socket: completes with the incoming transfer when its offer has arrived;
+ * chunks then go straight to their place in the payload and layers out as they complete.
+ */
 const receiveFrom = (socket: Socket, idleTimeoutMs: number) =>
-  Effect.callback<ReceivedKv, TandemError>((resume) => {
-    socket.setNoDelay(true);
-    socket.setTimeout(idleTimeoutMs);
-    const pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    let offer: KvOffer | undefined;
-    let payload = new Uint8Array(0);
-    let checksums = new Uint32Array(0);
-    let received = 0;
-    let frame: { kind: number; index: number; length: number; crc: number } | undefined;
-    let settled = false;
-    const settle = (effect: Effect.Effect<ReceivedKv, TandemError>) => {
-      if (settled) return;
-      settled = true;
-      resume(effect);
-    };
-    /** Takes `n` bytes off the front of what has arrived, into `into` at `offset` (or a fresh buffer). */
-    const take = (n: number, into?: Uint8Array, offset = 0) => {
-      const out = into ?? new Uint8Array(n);
+  Effect.gen(function* () {
+    const queue = yield* layerQueue;
+    return yield* Effect.callback<IncomingKv, TandemError>((resume) => {
+      socket.setNoDelay(true);
+      socket.setTimeout(idleTimeoutMs);
+      const inbound = new Inbound();
+      let r: KvReassembly | undefined;
+      let frame: Frame | undefined;
+      /** Where the current chunk's bytes go as they arrive (null: a duplicate, dropped), and how many are in. */
+      let into: Uint8Array | null = null;
       let filled = 0;
-      while (filled < n) {
-        const head = pending[0]!;
-        const want = Math.min(n - filled, head.length);
-        out.set(head.subarray(0, want), offset + filled);
-        filled += want;
-        if (want === head.length) pending.shift();
-        else pending[0] = head.subarray(want);
-      }
-      pendingBytes -= n;
-      return into ? out.subarray(offset, offset + n) : out;
-    };
-    const fail = (reason: string, message: string) => {
-      socket.destroy();
-      settle(Effect.fail(reason === "kv_protocol" || reason === "kv_checksum_mismatch" ? internal(reason, message) : unavailable(reason, message)));
-    };
-    socket.once("timeout", () => fail("kv_sender_stalled", `TCP sender stalled for ${idleTimeoutMs} ms`));
-    socket.once("error", (e) => fail("kv_tcp", e.message));
-    socket.once("close", () => fail("kv_tcp", "the sender closed the connection before the transfer completed"));
-    socket.on("data", (data: Uint8Array) => {
-      pending.push(data);
-      pendingBytes += data.length;
-      while (!settled) {
-        if (frame === undefined) {
-          if (pendingBytes < HEADER_BYTES) return;
-          const h = take(HEADER_BYTES);
-          const view = new DataView(h.buffer, h.byteOffset, h.byteLength);
-          if (view.getUint32(0, true) !== MAGIC) return fail("kv_protocol", "not a Tandem KV frame");
-          frame = { kind: h[4]!, index: view.getUint32(8, true), length: view.getUint32(12, true), crc: view.getUint32(16, true) };
+      const fail = (error: TandemError) => {
+        socket.destroy();
+        if (r === undefined) resume(Effect.fail(error));
+        else r.fail(error);
+      };
+      const protocol = (message: string) => fail(internal("kv_protocol", message));
+      socket.once("timeout", () => fail(unavailable("kv_sender_stalled", `TCP sender stalled for ${idleTimeoutMs} ms`)));
+      socket.once("error", (e) => fail(unavailable("kv_tcp", e.message)));
+      socket.once("close", () => fail(unavailable("kv_tcp", "the sender closed the connection before the transfer completed")));
+      socket.on("data", (data: Uint8Array) => {
+        inbound.push(data);
+        while (!socket.destroyed) {
+          if (frame === undefined) {
+            if (inbound.bytes < HEADER_BYTES) return;
+            frame = readHeader(inbound.take(HEADER_BYTES));
+            if (frame === undefined) return protocol("not a Tandem KV frame");
+            if (frame.kind === KIND_CHUNK) {
+              if (r === undefined) return protocol("chunk before offer");
+              const verdict = r.accepts(frame.index, frame.length);
+              if (verdict === "invalid") return protocol(`chunk ${frame.index} (${frame.length} bytes) is not in the offer`);
+              into = verdict === "new" ? r.slot(frame.index) : null;
+              filled = 0;
+            }
+          }
+          const { kind, index, length, checksum, layerChecksum } = frame;
+          if (kind === KIND_CHUNK && r !== undefined) {
+            // Straight to its place as the bytes come, not once the whole chunk is buffered.
+            const n = Math.min(inbound.bytes, length - filled);
+            inbound.take(n, into, filled);
+            filled += n;
+            if (filled < length) return;
+            frame = undefined;
+            if (into === null) continue; // a duplicate
+            const committed = r.commit(index, checksum, layerChecksum);
+            if (Result.isFailure(committed)) return fail(committed.failure);
+            if (!committed.success) {
+              const again = r.askAgain([index]);
+              if (Result.isFailure(again)) return fail(again.failure);
+              socket.write(header(KIND_RESEND, index, 0));
+            }
+            if (r.complete) {
+              socket.setTimeout(0);
+              socket.end(header(KIND_DONE, 0, 0));
+              return;
+            }
+            continue;
+          }
+          if (kind !== KIND_OFFER) return protocol(`unexpected frame kind ${kind}`);
+          if (inbound.bytes < length) return;
+          frame = undefined;
+          const decoded = decodeOffer(inbound.take(length));
+          if (r !== undefined) continue; // a repeated offer
+          if (Result.isFailure(decoded)) return protocol(decoded.failure.message);
+          const layout = layoutOfOffer(decoded.success);
+          if (Result.isFailure(layout)) return protocol(layout.failure.message);
+          r = new KvReassembly(decoded.success, layout.success, queue);
+          resume(Effect.succeed(r.incoming));
         }
-        if (pendingBytes < frame.length) return;
-        if (frame.kind === KIND_OFFER) {
-          const decoded = decodeOffer(take(frame.length));
-          if (Result.isFailure(decoded)) return fail("kv_protocol", decoded.failure.message);
-          offer = decoded.success;
-          payload = new Uint8Array(offer.totalBytes);
-          checksums = new Uint32Array(offer.chunks);
-        } else {
-          if (offer === undefined) return fail("kv_protocol", "chunk before offer");
-          const place = take(frame.length, payload, frame.index * offer.chunkBytes);
-          if (crc32(place) !== frame.crc) return fail("kv_checksum_mismatch", `chunk ${frame.index} is corrupt`);
-          checksums[frame.index] = frame.crc;
-          received++;
-        }
-        frame = undefined;
-        if (offer !== undefined && received === offer.chunks) {
-          if (manifest(checksums) !== offer.checksum) return fail("kv_checksum_mismatch", "the chunks do not match the offer's manifest");
-          socket.write(new Uint8Array([ACK]));
-          socket.end();
-          return settle(Effect.succeed({ transferId: offer.transferId, bytes: payload, format: offer.format }));
-        }
-      }
+      });
+      return Effect.sync(() => socket.destroy());
     });
-    return Effect.sync(() => socket.destroy());
   });
 
 /** A TCP server on an ephemeral port of `host` for the lifetime of the scope. */
@@ -180,7 +256,7 @@ const listen = (host: string, onSocket: (socket: Socket) => void) =>
 
 /**
  * Listens on an ephemeral port of `host` for one sender (the port goes to the sender over NATS) and returns
- * it with the effect that completes with the verified payload. The listener closes with the scope.
+ * it with the effect that completes when the sender's offer has arrived. The listener closes with the scope.
  */
 export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
   Effect.gen(function* () {
@@ -195,16 +271,17 @@ export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
       Effect.flatMap((socket) => receiveFrom(socket, idleTimeoutMs)),
     );
     return { port, receive };
-  }) satisfies Effect.Effect<{ port: number; receive: Effect.Effect<ReceivedKv, TandemError> }, TandemError, Scope.Scope>;
+  }) satisfies Effect.Effect<{ port: number; receive: Effect.Effect<IncomingKv, TandemError> }, TandemError, Scope.Scope>;
 
 /**
- * A worker's long-lived KV listener: every connection carries one transfer, and `onReceived` gets each
- * verified payload. A failed connection is dropped here; its sender sees the failure and aborts the transfer.
+ * A worker's long-lived KV listener: every connection carries one transfer, and `onIncoming` gets each one
+ * once its offer has arrived. A connection that fails before its offer is dropped here; its sender sees the
+ * failure and aborts the transfer.
  */
-export const serveKvTcp = <R>(host: string, idleTimeoutMs: number, onReceived: (received: ReceivedKv) => Effect.Effect<void, never, R>) =>
+export const serveKvTcp = <R>(host: string, idleTimeoutMs: number, onIncoming: (incoming: IncomingKv) => Effect.Effect<void, never, R>) =>
   Effect.gen(function* () {
     const run = yield* FiberSet.makeRuntime<R>();
     return yield* listen(host, (socket) => {
-      run(receiveFrom(socket, idleTimeoutMs).pipe(Effect.flatMap(onReceived), Effect.ignore));
+      run(receiveFrom(socket, idleTimeoutMs).pipe(Effect.flatMap(onIncoming), Effect.ignore));
     });
   });

@@ -13,6 +13,7 @@ beforeAll(async () => {
   t = await startTestCluster({
     prefill: 1,
     decode: 1,
+    restartWorkers: false,
     env: { TANDEM_KV_CHUNK_BYTES: "1024", TANDEM_LEASE_TTL_MS: String(LEASE_TTL_MS), TANDEM_KV_STALL_MS: "8000" },
   });
 });

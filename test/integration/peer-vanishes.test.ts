@@ -27,6 +27,7 @@ describe("a peer vanishes", () => {
     t = await startTestCluster({
       prefill: 1,
       decode: 1,
+      restartWorkers: false,
       env: { TANDEM_LEASE_TTL_MS: "4000", TANDEM_KV_STALL_MS: "1000" },
       decodeEnv: { TANDEM_FAULT: "decode-exit-after-kv-expect" },
     });
@@ -48,7 +49,7 @@ describe("a peer vanishes", () => {
   });
 
   it("a decode worker killed with SIGKILL leaves routing: requests fail fast and typed, never hang", async () => {
-    t = await startTestCluster({ prefill: 1, decode: 1 });
+    t = await startTestCluster({ prefill: 1, decode: 1, restartWorkers: false });
     const ok = await generate(t.nc, t.subjects, { prompt: "Once upon a time", maxTokens: 8 });
     expect(ok.final._tag).toBe("GenerateDone");
     const decode = t.cluster.processes.find((p) => p.role === "decode")!.child;

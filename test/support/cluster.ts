@@ -1,7 +1,7 @@
 // Test harness: a real local cluster (own nats-server on a free loopback port, real worker processes) and
 // a NATS connection that has proven it reached that server.
 import { Effect } from "effect";
-import { connect, type NatsConnection } from "nats";
+import { connect, type NatsConnection, RequestStrategy } from "nats";
 import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from "../../src/cluster/local-cluster.ts";
 import { monolithicTokens } from "../../src/cluster/monolithic.ts";
 import { resolveModelPath } from "../../src/engine/model-resolution.ts";
@@ -20,6 +20,8 @@ export interface TestCluster {
   readonly subjects: Subjects;
   readonly pids: (role: "prefill" | "decode") => ReadonlyArray<number>;
   readonly brokerStats: () => Promise<BrokerStats>;
+  /** How many instances of an actor kind (micro-service name, e.g. "tandem-prefill") answer `$SRV.PING` now. */
+  readonly answering: (service: string) => Promise<number>;
   readonly stop: () => Promise<void>;
 }
 
@@ -49,6 +51,17 @@ export const startTestCluster = async (options: Omit<LocalClusterOptions, "model
     brokerStats: async () => {
       const reply = await nc.request(subjects.broker("stats"), encodeMessage(BrokerStatsQuery, { _tag: "BrokerStatsQuery" }));
       return Effect.runPromise(decodeMessage(BrokerStats)(reply.data));
+    },
+    answering: async (service) => {
+      let n = 0;
+      try {
+        for await (const s of await nc.services.client({ maxWait: 300, strategy: RequestStrategy.Timer }).ping(service)) {
+          if (s.metadata?.cluster === cluster.cluster) n++;
+        }
+      } catch {
+        // no responders: none answering
+      }
+      return n;
     },
     stop: async () => {
       await nc.close();

@@ -1,8 +1,12 @@
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Fp8Dtype, type KvDtype } from "../../src/kv/descriptor.ts";
 import { BF16_TO_F16_BOUND, FNUZ_TO_FN_BOUND, roundingBound } from "../../src/kv/error-bound.ts";
 import { converterFor } from "../../src/kv/kernels/convert.ts";
+import { f32BitsToBf16Bits, f32BitsToF16Bits } from "../../src/kv/kernels/half.ts";
+import { KERNELS_WAT_SHA256 } from "../../src/kv/kernels/wasm/kernels-wasm.ts";
+import { kernelsWat } from "../../src/kv/kernels/wasm/kernels-wat.ts";
 
 // Reference decoders written from the format definitions, independent of the kernels.
 const f32 = new Float32Array(1);
@@ -350,6 +354,93 @@ describe("KV dtype conversions: fp8 with scales", () => {
         });
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+// The kernels run in WebAssembly with short paths for common values; these compare them bit for bit with the
+// scalar rules (half.ts, fp8.ts) on inputs that mix every class of value inside one vector.
+describe("KV dtype kernels agree bit for bit with the scalar rules", () => {
+  /** f32 bits of an f16 code, NaN payload kept (the f16 → f32 rule). */
+  const f16Bits32 = (h: number) => {
+    if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) return ((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13);
+    f32[0] = f16Value(h);
+    return u32[0]!;
+  };
+  const bf16ToF16Rule = (b: number) => {
+    const h = f32BitsToF16Bits((b << 16) >>> 0);
+    return (h & 0x7fff) === 0x7c00 && (b & 0x7fff) !== 0x7f80 ? (h & 0x8000) | 0x7bff : h;
+  };
+  /** All 65536 codes in an order fixed by `seed`, so one vector mixes normals, subnormals, zeros, inf and NaN. */
+  const shuffled16 = (seed: number) => {
+    const cs = [...all16];
+    let x = seed | 1;
+    for (let i = cs.length - 1; i > 0; i--) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      const j = (x >>> 0) % (i + 1);
+      [cs[i], cs[j]] = [cs[j]!, cs[i]!];
+    }
+    return cs;
+  };
+
+  it("the compiled module is built from the current kernel text (run src/kv/kernels/wasm/build.ts after editing it)", () => {
+    expect(createHash("sha256").update(kernelsWat()).digest("hex")).toBe(KERNELS_WAT_SHA256);
+  });
+
+  it("f16 → f32, f16 → bf16 and bf16 → f16 (with its counts) match the scalar rules on all 65536 codes in mixed order", () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const cs = shuffled16(seed);
+        const src = fromCodes("f16", cs);
+        expect(codes("f32", convert("f16", 1, "f32", 1, src).out)).toEqual(cs.map((h) => f16Bits32(h) >>> 0));
+        expect(codes("bf16", convert("f16", 1, "bf16", 1, src).out)).toEqual(cs.map((h) => f32BitsToBf16Bits(f16Bits32(h))));
+        const { out, report } = convert("bf16", 1, "f16", 1, src);
+        expect(codes("f16", out)).toEqual(cs.map(bf16ToF16Rule));
+        const abs = cs.map((b) => b & 0x7fff);
+        expect(report).toEqual({
+          saturated: abs.filter((a) => a >= 0x4780 && a < 0x7f80).length,
+          belowNormal: abs.filter((a) => a !== 0 && a < 0x3880).length,
+        });
+      }),
+      { numRuns: 4 },
+    );
+  });
+
+  it("f32 → f16 and f32 → bf16 match the scalar rules on long mixed batches (odd lengths, several staging chunks)", () => {
+    const batch = fc.array(f32Bits, { minLength: 70_001, maxLength: 70_001 });
+    fc.assert(
+      fc.property(batch, fc.integer({ min: 0, max: 200 }), (bits, cut) => {
+        const xs = bits.slice(cut);
+        const src = fromCodes("f32", xs);
+        expect(codes("f16", convert("f32", 1, "f16", 1, src).out)).toEqual(xs.map(f32BitsToF16Bits));
+        expect(codes("bf16", convert("f32", 1, "bf16", 1, src).out)).toEqual(xs.map(f32BitsToBf16Bits));
+      }),
+      { numRuns: 3 },
+    );
+  });
+
+  it("f32 → fp8 (threshold table) picks the nearest code, ties to even, at and one ulp around every midpoint between codes", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...fp8s), scaleArb, (dtype, scale) => {
+        const finite = all8.filter((c) => Number.isFinite(fp8Value(dtype, c)));
+        const positive = finite.filter((c) => c < 0x80).sort((a, b) => fp8Value(dtype, a) - fp8Value(dtype, b));
+        const bits: number[] = [];
+        for (let i = 0; i + 1 < positive.length; i++) {
+          const mid = ((fp8Value(dtype, positive[i]!) + fp8Value(dtype, positive[i + 1]!)) / 2) * scale;
+          f32[0] = mid;
+          const b = u32[0]!;
+          for (const n of [b - 1, b, b + 1]) bits.push(n >>> 0, (n | 0x80000000) >>> 0);
+        }
+        const out = convert("f32", 1, dtype, scale, fromCodes("f32", bits)).out;
+        bits.forEach((b, i) => {
+          const x = f32Value(b) / scale;
+          if (Math.abs(x) > FP8_MAX[dtype]) return;
+          nearestEven(x, out[i]!, finite, (c) => fp8Value(dtype, c));
+        });
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -79,6 +79,34 @@ describe("KV layout kernels", () => {
     );
   });
 
+  it("V transpose by register tiles (page and head_dim multiples of the 8- or 4-element tile) matches the reference", () => {
+    const tiled = fc.record({
+      heads: fc.integer({ min: 1, max: 3 }),
+      headDim: fc.constantFrom(8, 16, 24),
+      tokens: fc.integer({ min: 0, max: 70 }),
+      elemBytes: fc.constantFrom(2 as const, 4 as const),
+      page: fc.constantFrom(8, 16, 32),
+      seed: fc.integer(),
+      offset: fc.integer({ min: 0, max: 3 }),
+    });
+    fc.assert(
+      fc.property(tiled, (s) => {
+        expect(run(transposeV, plane(s, "HND", s.page, 0x77), s, s.page)).toEqual(plane(s, "HDN", s.page));
+        expect(run(untransposeV, plane(s, "HDN", s.page, 0x77), s, s.page)).toEqual(plane(s, "HND", s.page));
+      }),
+    );
+  });
+
+  it("blocks larger than one staging chunk (32 heads × 128 dim × 16 tokens of f32 = 256 KiB) move whole, many per layer", () => {
+    for (const tokens of [20, 16 * 9 + 3]) {
+      const s: Arb = { heads: 32, headDim: 128, tokens, elemBytes: 4, page: 16, seed: tokens, offset: 1 };
+      expect(run(nhdToHnd, plane(s, "NHD", s.page, 0x77), s, s.page)).toEqual(plane(s, "HND", s.page));
+      expect(run(hndToNhd, plane(s, "HND", s.page, 0x77), s, s.page)).toEqual(plane(s, "NHD", s.page));
+      expect(run(transposeV, plane(s, "HND", s.page, 0x77), s, s.page)).toEqual(plane(s, "HDN", s.page));
+      expect(run(untransposeV, plane(s, "HDN", s.page, 0x77), s, s.page)).toEqual(plane(s, "HND", s.page));
+    }
+  });
+
   it("re-paging between any two page sizes keeps every token, in both token orders, and round-trips", () => {
     fc.assert(
       fc.property(shapeArb, fc.integer({ min: 1, max: 40 }), fc.constantFrom("NHD" as const, "HND" as const), (s, to, order) => {

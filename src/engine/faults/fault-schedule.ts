@@ -5,7 +5,7 @@
 import { DriverFault, type FaultClass } from "../engine.ts";
 import { FAULT_CLASSES } from "./policy.ts";
 import type { FaultRule } from "./rules.ts";
-import { isFaultVendor, VENDOR_TABLES } from "./vendors.ts";
+import { faultVendorFor, isFaultVendor, VENDOR_TABLES } from "./vendors.ts";
 
 /** mulberry32: a 32-bit state PRNG, uniform in [0, 1). Small, fast, and identical on every JS engine. */
 export const mulberry32 = (seed: number): (() => number) => {
@@ -74,4 +74,56 @@ export const makeFaultSchedule = (options: FaultScheduleOptions): FaultSchedule 
     return new DriverFault({ vendor, code: rule.code, message: rule.sample, faultClass: rule.faultClass });
   };
   return { seed, vendor, next, calls: () => calls };
+};
+
+/**
+ * A schedule that injects exactly the listed faults: `{ call: n, faultClass }` faults the n-th engine call (1-based)
+ * with the vendor's first code of that class. For tests that need one fault of one class at a known point.
+ */
+export const scriptedFaultSchedule = (
+  vendor: string,
+  script: ReadonlyArray<{ readonly call: number; readonly faultClass: FaultClass }>,
+): FaultSchedule => {
+  if (!isFaultVendor(vendor)) throw new FaultScheduleError(`fault script: no fault table for vendor "${vendor}"`);
+  const rules = VENDOR_TABLES[vendor].rules;
+  const byCall = new Map<number, FaultRule>();
+  for (const { call, faultClass } of script) {
+    const rule = rules.find((r) => r.faultClass === faultClass && r.scope !== "request");
+    if (rule === undefined) throw new FaultScheduleError(`fault script: vendor "${vendor}" has no device-scoped ${faultClass} code`);
+    if (!Number.isInteger(call) || call < 1) throw new FaultScheduleError(`fault script: call must be a positive integer, got ${call}`);
+    byCall.set(call, rule);
+  }
+  let calls = 0;
+  const next = (): DriverFault | undefined => {
+    const rule = byCall.get(++calls);
+    return rule && new DriverFault({ vendor, code: rule.code, message: rule.sample, faultClass: rule.faultClass });
+  };
+  return { seed: 0, vendor, next, calls: () => calls };
+};
+
+/**
+ * Parses `TANDEM_FAULT_RATES` ("transient=0.01,fatal=0.001", seeded by `TANDEM_FAULT_SEED`) or `TANDEM_FAULT_SCRIPT`
+ * ("transient@1,fatal@4") into a schedule for the engine's vendor; undefined when neither is set. Throws FaultScheduleError on a malformed value.
+ */
+export const faultScheduleFromEnv = (engineVendor: string, env: Readonly<Record<string, string | undefined>>): FaultSchedule | undefined => {
+  if (!env.TANDEM_FAULT_SCRIPT && !env.TANDEM_FAULT_RATES) return undefined;
+  const vendor = faultVendorFor(engineVendor);
+  if (vendor === undefined) throw new FaultScheduleError(`fault injection: no fault table for vendor "${engineVendor}"`);
+  const isClass = (c: string): c is FaultClass => (FAULT_CLASSES as ReadonlyArray<string>).includes(c);
+  const pairs = (value: string, separator: string, name: string) =>
+    value.split(",").filter((p) => p.trim() !== "").map((part) => {
+      const [faultClass, n] = part.trim().split(separator);
+      if (faultClass === undefined || !isClass(faultClass) || n === undefined || !Number.isFinite(Number(n))) {
+        throw new FaultScheduleError(`${name}: "${part}" is not <class>${separator}<number> (classes: ${FAULT_CLASSES.join(", ")})`);
+      }
+      return [faultClass, Number(n)] as const;
+    });
+  if (env.TANDEM_FAULT_SCRIPT) {
+    return scriptedFaultSchedule(vendor, pairs(env.TANDEM_FAULT_SCRIPT, "@", "TANDEM_FAULT_SCRIPT").map(([faultClass, call]) => ({ call, faultClass })));
+  }
+  if (env.TANDEM_FAULT_RATES) {
+    const seed = Number(env.TANDEM_FAULT_SEED ?? "1");
+    return makeFaultSchedule({ seed, vendor, ratePerClass: Object.fromEntries(pairs(env.TANDEM_FAULT_RATES, "=", "TANDEM_FAULT_RATES")) });
+  }
+  return undefined;
 };

@@ -39,3 +39,10 @@ export const faultRule = (fault: Pick<DriverFault, "vendor" | "code">): FaultRul
 
 /** Request-scoped faults condemn one request's payload, not the device (see cpu-llama.ts). */
 export const faultScope = (fault: Pick<DriverFault, "vendor" | "code">): FaultScope => faultRule(fault)?.scope ?? "device";
+
+/** The fault table for an engine's vendor as the catalog names it ("NVIDIA", "AMD", "Intel", "cpu"); undefined without one. */
+export const faultVendorFor = (engineVendor: string): FaultVendor | undefined => {
+  const name = engineVendor.toLowerCase();
+  if (name === "intel") return GAUDI_VENDOR;
+  return isFaultVendor(name) ? name : undefined;
+};

@@ -108,83 +108,61 @@ export const fp8DecodeTable = (from: Fp8Dtype, scale: number, to: WideDtype): Ui
   return out;
 };
 
-/** fp8 codes → 16-bit codes through a decode table, two codes per 16-bit load and one 32-bit store. */
-export const fp8ToWide16 = (src: Uint8Array, dst: Uint16Array, table: Uint16Array): void => {
-  const pairs = src.length >>> 1;
-  const s16 = new Uint16Array(src.buffer, src.byteOffset, pairs);
-  const d32 = new Uint32Array(dst.buffer, dst.byteOffset, pairs);
-  for (let i = 0; i < pairs; i++) {
-    const x = s16[i]!;
-    d32[i] = table[x & 0xff]! | (table[x >>> 8]! << 16);
-  }
-  if (src.length & 1) dst[src.length - 1] = table[src[src.length - 1]!]!;
-};
-
-export const fp8ToF32 = (src: Uint8Array, dst: Uint32Array, table: Uint32Array): void => {
-  const n = dst.length;
-  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
+/** f32 bits → fp8 code of (value ÷ scale), rounded once (to odd in f32, then to nearest even in fp8). */
+const f32Encoder = (to: Fp8Dtype, scale: number): ((bits: number) => number) => {
+  const spec = FP8_SPECS[to];
+  if (scale === 1) return (bits) => encodeFp8FromF32Bits(bits, spec);
+  return (bits) => {
+    scratchU32[0] = bits;
+    return encodeFp8FromF32Bits(f32BitsRoundToOdd(scratchF32[0]! / scale), spec);
+  };
 };
 
 /** Encode table for one scale: fp8 code of every 16-bit (f16 or bf16) code divided by the scale. */
 export const fp8EncodeTable16 = (from: "f16" | "bf16", to: Fp8Dtype, scale: number): Uint8Array => {
-  const out = new Uint8Array(65536);
-  const spec = FP8_SPECS[to];
+  const code = f32Encoder(to, scale);
   const f16 = f16ToF32Table();
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  for (let c = 0; c < 65536; c++) {
-    u32[0] = from === "bf16" ? c << 16 : f16[c]!;
-    out[c] = encodeFp8FromF32Bits(scale === 1 ? u32[0]! : f32BitsRoundToOdd(f32[0]! / scale), spec);
-  }
+  const out = new Uint8Array(65536);
+  for (let c = 0; c < 65536; c++) out[c] = code(from === "bf16" ? c << 16 : f16[c]!);
   return out;
 };
 
-/** 16-bit codes → fp8 through an encode table, two codes per 32-bit load and one 16-bit store. */
-export const wide16ToFp8 = (src: Uint16Array, dst: Uint8Array, table: Uint8Array): void => {
-  const pairs = dst.length >>> 1;
-  const s32 = new Uint32Array(src.buffer, src.byteOffset, pairs);
-  const d16 = new Uint16Array(dst.buffer, dst.byteOffset, pairs);
-  for (let i = 0; i < pairs; i++) {
-    const x = s32[i]!;
-    d16[i] = table[x & 0xffff]! | (table[x >>> 16]! << 8);
-  }
-  if (dst.length & 1) dst[dst.length - 1] = table[src[dst.length - 1]!]!;
-};
-
-// No fp8 rounding boundary (midpoint or saturation/overflow threshold) has non-zero bits in the low half of
-// its f32 pattern, so all f32 values strictly between two consecutive top halves round to the same code.
-// Two tables indexed by the top half, for a zero and a non-zero low half, replace the rounding arithmetic.
-const f32EncodeTables = new Map<Fp8Dtype, readonly [Uint8Array, Uint8Array]>();
-const f32EncodeTablesFor = (to: Fp8Dtype): readonly [Uint8Array, Uint8Array] => {
-  let tables = f32EncodeTables.get(to);
-  if (tables === undefined) {
-    const spec = FP8_SPECS[to];
-    const onBoundary = new Uint8Array(65536);
-    const between = new Uint8Array(65536);
-    for (let top = 0; top < 65536; top++) {
-      onBoundary[top] = encodeFp8FromF32Bits((top << 16) >>> 0, spec);
-      between[top] = encodeFp8FromF32Bits(((top << 16) | 1) >>> 0, spec);
+/**
+ * The f32 → fp8 table for one scale: one entry per top 16 bits of an f32 pattern (a "bucket" of 65536
+ * neighbouring floats) holding the code of the bucket's first float (bits 0..7), the code from the bucket's
+ * threshold on (bits 8..15) and the threshold's low 16 bits (bits 16..31; 0 when the code never changes inside
+ * the bucket). Within one sign the code only grows with the pattern, and fp8 codes are at least 2^-3 apart in
+ * relative terms while a bucket spans 2^-7, so a bucket holds at most one threshold; the build checks this
+ * and refuses scales so small that it would not hold.
+ */
+export const f32EncodeTable = (to: Fp8Dtype, scale: number): Uint32Array => {
+  const code = f32Encoder(to, scale);
+  const out = new Uint32Array(65536);
+  let first = code(0);
+  for (let top = 0; top < 65536; top++) {
+    const base = (top << 16) >>> 0;
+    // A bucket's last float is compared through the next bucket's first, except where the sign changes.
+    const lastOfSign = (top & 0x7fff) === 0x7fff;
+    const next = top === 0xffff ? 0 : code(base + 0x10000);
+    out[top] = first | (first << 8);
+    if (lastOfSign ? code(base + 0xffff) !== first : next !== first) {
+      // The first low half whose code differs from the bucket's first float, if there is one below 0x10000.
+      let lo = 0;
+      let hi = 0x10000;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >>> 1;
+        if (code(base + mid) === first) lo = mid;
+        else hi = mid;
+      }
+      if (hi < 0x10000) {
+        const above = code(base + hi);
+        if (code(base + 0xffff) !== above) throw new RangeError(`fp8 scale ${scale} is too small to encode from f32`);
+        out[top] = (first | (above << 8) | (hi << 16)) >>> 0;
+      }
     }
-    f32EncodeTables.set(to, (tables = [onBoundary, between]));
+    first = next;
   }
-  return tables;
-};
-
-export const f32ToFp8 = (src: Float32Array, dst: Uint8Array, to: Fp8Dtype, scale: number): void => {
-  const [onBoundary, between] = f32EncodeTablesFor(to);
-  const n = dst.length;
-  if (scale === 1) {
-    const bits = new Uint32Array(src.buffer, src.byteOffset, n);
-    for (let i = 0; i < n; i++) {
-      const b = bits[i]!;
-      dst[i] = (b & 0xffff) === 0 ? onBoundary[b >>> 16]! : between[b >>> 16]!;
-    }
-    return;
-  }
-  for (let i = 0; i < n; i++) {
-    const b = f32BitsRoundToOdd(src[i]! / scale);
-    dst[i] = (b & 0xffff) === 0 ? onBoundary[b >>> 16]! : between[b >>> 16]!;
-  }
+  return out;
 };
 
 /** Re-quantisation table between two fp8 formats or scales: code → code of the same real value. */
@@ -192,9 +170,4 @@ export const fp8RequantTable = (from: Fp8Dtype, fromScale: number, to: Fp8Dtype,
   const out = new Uint8Array(256);
   for (let c = 0; c < 256; c++) out[c] = encodeFp8((decodeFp8(c, from) * fromScale) / toScale, to);
   return out;
-};
-
-export const fp8ByTable = (src: Uint8Array, dst: Uint8Array, table: Uint8Array): void => {
-  const n = dst.length;
-  for (let i = 0; i < n; i++) dst[i] = table[src[i]!]!;
 };

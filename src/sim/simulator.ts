@@ -1,0 +1,527 @@
+// The discrete-event cluster simulator. Requests arrive (arrivals.ts, trace.ts, agentic.ts), wait at their
+// gateway, and are routed by the live runtime's own policy function, pickLeastLoaded (src/policy), over a view
+// of the workers' in-flight counts — saturated workers (load ≥ DEFAULT_MAX_LOAD) make requests wait at the
+// gateway as in actors/request/gateway.ts. Workers are groups of tp chips whose step times come from the
+// hardware performance model (step-times.ts):
+//   prefill group    FIFO queue; one batched forward at a time, up to `batch` prompts that fit in memory
+//                    (admitFromQueue); the first token is out when the forward ends (TTFT).
+//   KV link          each prompt's KV reaches its decode group kvTransferSeconds later (planner/kv-link.ts;
+//                    no contention between transfers).
+//   decode group     continuous batching: sequences join at step boundaries while batch slots and KV memory
+//                    (final context reserved up front) allow; one step advances every sequence by a token.
+//   colocated group  both on one group (no chunked prefill): a prefill running next to decode is slowed and
+//                    slows the decode steps it overlaps, by the measured H200 interference (planner/interference.ts).
+// TPOT is DistServe's per-request mean: (last token − first token) / (output − 1), so KV transfer and decode
+// queueing count against it.
+import { admitFromQueue, type BatchLimits, type BatchUsage } from "../policy/batch-admission.ts";
+import { DEFAULT_MAX_LOAD, pickLeastLoaded, type WorkerView } from "../policy/least-loaded.ts";
+import { decodeStepDuringPrefill, prefillUnderDecode } from "../planner/interference.ts";
+import { kvTransferSeconds } from "../planner/kv-link.ts";
+import type { Slo } from "../planner/slo.ts";
+import type { Arrival, ArrivalSource } from "./arrivals.ts";
+import { type ClusterSpec, describeTopology, deviceCount, type PoolSpec, usdPerHour } from "./cluster.ts";
+import { type BatchedSequence, DecodeBatch } from "./decode-batch.ts";
+import { EventQueue } from "./event-queue.ts";
+import { Fifo } from "./fifo.ts";
+import { distribution, overlap, type PoolUsage, Samples, type SimResult } from "./metrics.ts";
+import { type StepTimes, stepTimes } from "./step-times.ts";
+
+export interface SimInput {
+  readonly cluster: ClusterSpec;
+  readonly arrivals: ArrivalSource;
+  readonly slo: Slo;
+  /** Arrivals stop and the measurement window ends at this simulated time. */
+  readonly seconds: number;
+  /** Start of the measurement window (default 20% of `seconds`). */
+  readonly warmupSeconds?: number;
+  /** After arrivals stop, keep running at most this long so the window's requests finish (default `seconds`). */
+  readonly drainSeconds?: number;
+  /** Called every PROGRESS_EVENTS events with the simulated time. */
+  readonly onProgress?: (simSeconds: number, events: number) => void;
+}
+
+export class SimError extends Error {
+  override readonly name = "SimError";
+}
+
+export const PROGRESS_EVENTS = 1 << 21;
+
+class Request implements BatchedSequence {
+  reservedTokens = 0;
+  joinStep = 0;
+  joinContext = 0;
+  prefillGroup = -1;
+  decodeGroup = -1;
+  firstToken = Number.NaN;
+  constructor(readonly arrival: Arrival) {}
+}
+
+interface SimView extends WorkerView {
+  inFlight: number;
+  readonly group: number;
+}
+
+class Group {
+  busyS = 0;
+  private busySince = -1;
+  occupancyS = 0;
+  peakTokens = 0;
+  peakSequences = 0;
+  constructor(readonly index: number, readonly cell: number, readonly pool: PoolSpec, readonly steps: StepTimes, readonly limits: BatchLimits) {}
+  setBusy(now: number, busy: boolean, w0: number, w1: number): void {
+    if (busy && this.busySince < 0) this.busySince = now;
+    else if (!busy && this.busySince >= 0) {
+      this.busyS += overlap(this.busySince, now, w0, w1);
+      this.busySince = -1;
+    }
+  }
+  notePeak(sequences: number, tokens: number): void {
+    if (tokens > this.peakTokens) this.peakTokens = tokens;
+    if (sequences > this.peakSequences) this.peakSequences = sequences;
+  }
+}
+
+class PrefillGroup extends Group {
+  readonly queue = new Fifo<Request>();
+  current: Request[] = [];
+  view!: SimView;
+}
+
+class DecodeGroup extends Group {
+  readonly waiting = new Fifo<Request>();
+  readonly batch = new DecodeBatch<Request>();
+  stepping = false;
+  stepStart = 0;
+  view!: SimView;
+}
+
+class ColocatedGroup extends Group {
+  readonly queue = new Fifo<Request>();
+  readonly batch = new DecodeBatch<Request>();
+  prefilling: Request[] = [];
+  prefillAlone = 0;
+  pendingJoin: Request[] = [];
+  usedSequences = 0;
+  usedTokens = 0;
+  stepping = false;
+  stepStart = 0;
+  stepAlone = 0;
+  workLeft = 0;
+  rate = 1;
+  lastUpdate = 0;
+  version = 0;
+  prefillView!: SimView;
+  decodeView!: SimView;
+}
+
+const ARRIVAL = 0;
+const PREFILL_DONE = 1;
+const KV_ARRIVED = 2;
+const DECODE_STEP = 3;
+const COLO_PREFILL_DONE = 4;
+const COLO_STEP = 5;
+
+interface SimEvent {
+  readonly kind: number;
+  readonly group: number;
+  readonly req: Request | null;
+  readonly arrival: Arrival | null;
+  readonly version: number;
+}
+
+interface Cell {
+  readonly views: SimView[];
+  readonly queue: Fifo<Request>;
+  tieBreak: number;
+}
+
+const NO_ASSIGNMENTS: ReadonlyMap<string, number> = new Map();
+const EMPTY: BatchUsage = { sequences: 0, tokens: 0 };
+
+/** Root-mean-square prompt length of a prefill batch: the attention term (∝ T²) exactly, the dense term within a few %. */
+const rmsTokens = (reqs: readonly Request[]) => Math.round(Math.sqrt(reqs.reduce((s, r) => s + r.arrival.inputTokens ** 2, 0) / reqs.length));
+
+export function simulate(input: SimInput): SimResult {
+  const { cluster, arrivals, slo, seconds } = input;
+  const { model, dtype, topology } = cluster;
+  const w0 = input.warmupSeconds ?? 0.2 * seconds;
+  const w1 = seconds;
+  if (!(seconds > 0) || !(w0 >= 0 && w0 < w1)) throw new SimError(`need 0 ≤ warmup < seconds, got warmup ${w0}, seconds ${seconds}`);
+  const stopAt = seconds + (input.drainSeconds ?? seconds);
+  const G = cluster.gateways;
+  if (!Number.isInteger(G) || G < 1) throw new SimError(`gateways must be a positive integer, got ${G}`);
+  for (const p of topology.kind === "disaggregated" ? [topology.prefill, topology.decode] : [topology.pool]) {
+    if (!Number.isInteger(p.groups) || p.groups < G) throw new SimError(`each pool needs at least one group per gateway: ${p.groups} groups of ${p.chip.id} for ${G} gateways`);
+    if (!Number.isInteger(p.batch) || p.batch < 1) throw new SimError(`batch must be a positive integer, got ${p.batch}`);
+  }
+  const cells: Cell[] = Array.from({ length: G }, () => ({ views: [], queue: new Fifo<Request>(), tieBreak: 0 }));
+  const view = (id: string, role: "prefill" | "decode", kvFormat: string, capacity: number, group: number, cell: number): SimView => {
+    const v: SimView = { id, role, model: model.id, kvFormat, inFlight: 0, capacity, group };
+    cells[cell]!.views.push(v);
+    return v;
+  };
+
+  const prefills: PrefillGroup[] = [];
+  const decodes: DecodeGroup[] = [];
+  const colos: ColocatedGroup[] = [];
+  if (topology.kind === "disaggregated") {
+    const pSteps = stepTimes(topology.prefill.chip, model, topology.prefill.tp, dtype);
+    const dSteps = stepTimes(topology.decode.chip, model, topology.decode.tp, dtype);
+    for (let i = 0; i < topology.prefill.groups; i++) {
+      const g = new PrefillGroup(i, i % G, topology.prefill, pSteps, { maxSequences: topology.prefill.batch, maxTokens: pSteps.kvTokenBudget });
+      g.view = view(`p${i}`, "prefill", "kv", topology.prefill.batch, i, g.cell);
+      prefills.push(g);
+    }
+    for (let i = 0; i < topology.decode.groups; i++) {
+      const g = new DecodeGroup(i, i % G, topology.decode, dSteps, { maxSequences: topology.decode.batch, maxTokens: dSteps.kvTokenBudget });
+      g.view = view(`d${i}`, "decode", "kv", topology.decode.batch, i, g.cell);
+      decodes.push(g);
+    }
+  } else {
+    const steps = stepTimes(topology.pool.chip, model, topology.pool.tp, dtype);
+    for (let i = 0; i < topology.pool.groups; i++) {
+      const g = new ColocatedGroup(i, i % G, topology.pool, steps, { maxSequences: topology.pool.batch, maxTokens: steps.kvTokenBudget });
+      // A KV format of its own: the only compatible pair pickLeastLoaded can return is (this group, this group).
+      g.prefillView = view(`c${i}`, "prefill", `local:c${i}`, topology.pool.batch, i, g.cell);
+      g.decodeView = view(`c${i}`, "decode", `local:c${i}`, topology.pool.batch, i, g.cell);
+      colos.push(g);
+    }
+  }
+  const link = topology.kind === "disaggregated" ? topology.link : null;
+  const coloPrefillBatch = topology.kind === "colocated" ? topology.prefillBatch : 1;
+  const crossVendor = topology.kind === "disaggregated" && topology.prefill.chip.vendor !== topology.decode.chip.vendor;
+  const kvBytesPerToken = model.kv_bytes_per_token[dtype];
+
+  const queue = new EventQueue<SimEvent>();
+  const schedule = (time: number, kind: number, group: number, req: Request | null, arrival: Arrival | null = null, version = 0) =>
+    queue.push(time, { kind, group, req, arrival, version });
+
+  // --- measurement ---
+  let now = 0;
+  let events = 0;
+  let arrivedInWindow = 0;
+  let finishedInWindow = 0;
+  let metInWindow = 0;
+  let goodTokens = 0;
+  let completedInWindow = 0;
+  let tokensCompletedInWindow = 0;
+  let inSystem = 0;
+  let inSystemArea = 0;
+  let lastChange = 0;
+  let transferSum = 0;
+  let transfers = 0;
+  const ttft = new Samples();
+  const tpot = new Samples();
+  const latency = new Samples();
+  const changeInSystem = (delta: number) => {
+    inSystemArea += inSystem * overlap(lastChange, now, w0, w1);
+    lastChange = now;
+    inSystem += delta;
+  };
+  let roundRobin = 0;
+  let finishedTotal = 0;
+
+  const finish = (r: Request) => {
+    const a = r.arrival;
+    finishedTotal++;
+    if (topology.kind === "disaggregated") decodes[r.decodeGroup]!.view.inFlight--;
+    else {
+      const g = colos[r.prefillGroup]!;
+      g.prefillView.inFlight--;
+      g.decodeView.inFlight--;
+      g.usedSequences--;
+      g.usedTokens -= r.reservedTokens;
+    }
+    changeInSystem(-1);
+    if (now >= w0 && now < w1) {
+      completedInWindow++;
+      tokensCompletedInWindow += a.inputTokens + a.outputTokens;
+    }
+    if (a.time >= w0 && a.time < w1) {
+      finishedInWindow++;
+      const first = r.firstToken - a.time;
+      const perToken = a.outputTokens > 1 ? (now - r.firstToken) / (a.outputTokens - 1) : 0;
+      ttft.push(first);
+      tpot.push(perToken);
+      latency.push(now - a.time);
+      if (first * 1000 <= slo.ttftMs && perToken * 1000 <= slo.tpotMs) {
+        metInWindow++;
+        goodTokens += a.inputTokens + a.outputTokens;
+      }
+    }
+    const next = arrivals.followUp(a, now);
+    if (next) schedule(next.time, ARRIVAL, -1, null, next, 0);
+  };
+
+  // --- disaggregated ---
+  const tryPrefill = (g: PrefillGroup) => {
+    if (g.current.length > 0 || g.queue.length === 0) return;
+    const n = admitFromQueue(EMPTY, g.limits, g.queue.length, (i) => g.queue.at(i).arrival.inputTokens);
+    if (n === 0) throw new SimError(`a ${g.queue.at(0).arrival.inputTokens}-token prompt does not fit in the memory of a ${g.pool.chip.id} TP${g.pool.tp} prefill group`);
+    const batch: Request[] = [];
+    for (let i = 0; i < n; i++) batch.push(g.queue.shift()!);
+    g.current = batch;
+    g.notePeak(n, batch.reduce((s, r) => s + r.arrival.inputTokens, 0));
+    g.setBusy(now, true, w0, w1);
+    schedule(now + g.steps.prefill(rmsTokens(batch), n), PREFILL_DONE, g.index, null);
+  };
+
+  const admitDecode = (g: DecodeGroup) => {
+    const b = g.batch;
+    const n = admitFromQueue({ sequences: b.running, tokens: b.reservedTokens }, g.limits, g.waiting.length, (i) => {
+      const a = g.waiting.at(i).arrival;
+      return a.inputTokens + a.outputTokens;
+    });
+    if (n === 0 && b.running === 0 && g.waiting.length > 0) {
+      const a = g.waiting.at(0).arrival;
+      throw new SimError(`a ${a.inputTokens}+${a.outputTokens}-token sequence does not fit in the KV memory of a ${g.pool.chip.id} TP${g.pool.tp} decode group (${g.steps.kvTokenBudget} tokens)`);
+    }
+    for (let i = 0; i < n; i++) {
+      const r = g.waiting.shift()!;
+      const a = r.arrival;
+      b.join(r, a.inputTokens, a.inputTokens + a.outputTokens, a.outputTokens - 1);
+    }
+    g.notePeak(b.running, b.reservedTokens);
+  };
+
+  const startDecodeStep = (g: DecodeGroup) => {
+    const b = g.batch;
+    if (b.running === 0) {
+      g.stepping = false;
+      g.setBusy(now, false, w0, w1);
+      return;
+    }
+    g.stepping = true;
+    g.stepStart = now;
+    g.setBusy(now, true, w0, w1);
+    schedule(now + g.steps.decode(b.running, b.sumContext), DECODE_STEP, g.index, null);
+  };
+
+  // --- colocated ---
+  const setStepRate = (g: ColocatedGroup, rate: number) => {
+    g.workLeft -= (now - g.lastUpdate) * g.rate;
+    g.lastUpdate = now;
+    g.rate = rate;
+    g.version++;
+    schedule(now + g.workLeft / rate, COLO_STEP, g.index, null, null, g.version);
+  };
+  const overlappedRate = (g: ColocatedGroup) => g.stepAlone / decodeStepDuringPrefill(g.stepAlone, g.prefillAlone);
+
+  const tryColoPrefill = (g: ColocatedGroup, prefillBatch: number) => {
+    if (g.prefilling.length > 0 || g.queue.length === 0) return;
+    const n = admitFromQueue({ sequences: g.usedSequences, tokens: g.usedTokens }, g.limits, Math.min(g.queue.length, prefillBatch), (i) => {
+      const a = g.queue.at(i).arrival;
+      return a.inputTokens + a.outputTokens;
+    });
+    if (n === 0) {
+      if (g.usedSequences === 0) {
+        const a = g.queue.at(0).arrival;
+        throw new SimError(`a ${a.inputTokens}+${a.outputTokens}-token sequence does not fit in the KV memory of a ${g.pool.chip.id} TP${g.pool.tp} group (${g.steps.kvTokenBudget} tokens)`);
+      }
+      return;
+    }
+    const batch: Request[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = g.queue.shift()!;
+      r.reservedTokens = r.arrival.inputTokens + r.arrival.outputTokens;
+      g.usedSequences++;
+      g.usedTokens += r.reservedTokens;
+      batch.push(r);
+    }
+    g.notePeak(g.usedSequences, g.usedTokens);
+    g.prefilling = batch;
+    g.prefillAlone = g.steps.prefill(rmsTokens(batch), n);
+    const b = g.batch;
+    const duration = b.running > 0 ? prefillUnderDecode(g.prefillAlone, g.stepping ? g.stepAlone : g.steps.decode(b.running, b.sumContext)) : g.prefillAlone;
+    g.setBusy(now, true, w0, w1);
+    schedule(now + duration, COLO_PREFILL_DONE, g.index, null);
+    if (g.stepping) setStepRate(g, overlappedRate(g));
+  };
+
+  const startColoStep = (g: ColocatedGroup) => {
+    const b = g.batch;
+    for (const r of g.pendingJoin) b.join(r, r.arrival.inputTokens, r.reservedTokens, r.arrival.outputTokens - 1);
+    g.pendingJoin = [];
+    if (b.running === 0) {
+      g.stepping = false;
+      g.setBusy(now, g.prefilling.length > 0, w0, w1);
+      return;
+    }
+    g.stepping = true;
+    g.stepStart = now;
+    g.stepAlone = g.steps.decode(b.running, b.sumContext);
+    g.workLeft = g.stepAlone;
+    g.lastUpdate = now;
+    g.rate = g.prefilling.length > 0 ? overlappedRate(g) : 1;
+    g.version++;
+    g.setBusy(now, true, w0, w1);
+    schedule(now + g.workLeft / g.rate, COLO_STEP, g.index, null, null, g.version);
+  };
+
+  // --- routing ---
+  const route = (cell: Cell) => {
+    while (cell.queue.length > 0) {
+      const pick = pickLeastLoaded(cell.views, NO_ASSIGNMENTS, model.id, cell.tieBreak++, DEFAULT_MAX_LOAD);
+      if (pick._tag === "Saturated") return;
+      if (pick._tag !== "Picked") throw new SimError(`routing failed: ${pick._tag}`);
+      const r = cell.queue.shift()!;
+      const p = pick.prefill as SimView;
+      const d = pick.decode as SimView;
+      p.inFlight++;
+      d.inFlight++;
+      r.prefillGroup = p.group;
+      r.decodeGroup = d.group;
+      if (topology.kind === "disaggregated") {
+        const g = prefills[p.group]!;
+        g.queue.push(r);
+        tryPrefill(g);
+      } else {
+        const g = colos[p.group]!;
+        g.queue.push(r);
+        tryColoPrefill(g, coloPrefillBatch);
+      }
+    }
+  };
+
+  const first = arrivals.next();
+  if (!first) throw new SimError("the arrival source produced no request");
+  schedule(first.time, ARRIVAL, 0, null, first, 1);
+  while (queue.size > 0) {
+    if (queue.peekTime() > stopAt) break;
+    now = queue.peekTime();
+    const ev = queue.pop()!;
+    events++;
+    if ((events & (PROGRESS_EVENTS - 1)) === 0) input.onProgress?.(now, events);
+    switch (ev.kind) {
+      case ARRIVAL: {
+        const a = ev.arrival!;
+        if (ev.version === 1) {
+          // open-loop: keep exactly one future open arrival in the queue
+          const next = arrivals.next();
+          if (next) schedule(next.time, ARRIVAL, 0, null, next, 1);
+        }
+        const cell = cells[roundRobin++ % G]!;
+        const r = new Request(a);
+        changeInSystem(1);
+        if (a.time >= w0 && a.time < w1) arrivedInWindow++;
+        cell.queue.push(r);
+        route(cell);
+        break;
+      }
+      case PREFILL_DONE: {
+        const g = prefills[ev.group]!;
+        for (const r of g.current) {
+          r.firstToken = now;
+          g.view.inFlight--;
+          if (r.arrival.outputTokens <= 1) finish(r);
+          else {
+            const t = kvTransferSeconds(link!, model, r.arrival.inputTokens, kvBytesPerToken, crossVendor);
+            transferSum += t;
+            transfers++;
+            schedule(now + t, KV_ARRIVED, r.decodeGroup, r);
+          }
+        }
+        g.current = [];
+        g.setBusy(now, false, w0, w1);
+        tryPrefill(g);
+        route(cells[g.cell]!);
+        break;
+      }
+      case KV_ARRIVED: {
+        const g = decodes[ev.group]!;
+        g.waiting.push(ev.req!);
+        if (!g.stepping) {
+          admitDecode(g);
+          startDecodeStep(g);
+        }
+        break;
+      }
+      case DECODE_STEP: {
+        const g = decodes[ev.group]!;
+        const finishedBefore = finishedTotal;
+        g.occupancyS += g.batch.running * overlap(g.stepStart, now, w0, w1);
+        g.batch.advance(finish);
+        admitDecode(g);
+        startDecodeStep(g);
+        if (finishedTotal > finishedBefore) route(cells[g.cell]!);
+        break;
+      }
+      case COLO_PREFILL_DONE: {
+        const g = colos[ev.group]!;
+        const finishedBefore = finishedTotal;
+        for (const r of g.prefilling) {
+          r.firstToken = now;
+          if (r.arrival.outputTokens <= 1) finish(r);
+          else g.pendingJoin.push(r);
+        }
+        g.prefilling = [];
+        if (g.stepping) setStepRate(g, 1);
+        else startColoStep(g);
+        tryColoPrefill(g, coloPrefillBatch);
+        g.setBusy(now, g.stepping || g.prefilling.length > 0, w0, w1);
+        if (finishedTotal > finishedBefore) route(cells[g.cell]!);
+        break;
+      }
+      case COLO_STEP: {
+        const g = colos[ev.group]!;
+        if (ev.version !== g.version) break; // rescheduled when a prefill started or ended
+        g.occupancyS += g.batch.running * overlap(g.stepStart, now, w0, w1);
+        const finishedBefore = finishedTotal;
+        g.batch.advance(finish);
+        g.stepping = false;
+        tryColoPrefill(g, coloPrefillBatch);
+        startColoStep(g);
+        if (finishedTotal > finishedBefore) route(cells[g.cell]!);
+        break;
+      }
+    }
+  }
+  const end = now;
+  for (const g of [...prefills, ...decodes, ...colos]) g.setBusy(Math.max(end, w1), false, w0, w1);
+  now = Math.max(end, w1);
+  changeInSystem(0);
+
+  const window = w1 - w0;
+  const usage = (role: PoolUsage["role"], pool: PoolSpec, groups: readonly Group[], decodeCapable: boolean): PoolUsage => ({
+    role,
+    chip: pool.chip.id,
+    groups: pool.groups,
+    tp: pool.tp,
+    utilisation: groups.reduce((s, g) => s + g.busyS, 0) / (groups.length * window),
+    occupancy: decodeCapable ? groups.reduce((s, g) => s + g.occupancyS, 0) / (groups.length * window * pool.batch) : null,
+    peakKvTokens: Math.max(...groups.map((g) => g.peakTokens)),
+    kvTokenBudget: groups[0]!.steps.kvTokenBudget,
+    peakSequences: Math.max(...groups.map((g) => g.peakSequences)),
+    maxSequences: pool.batch,
+  });
+  const poolUsage = topology.kind === "disaggregated"
+    ? [usage("prefill", topology.prefill, prefills, false), usage("decode", topology.decode, decodes, true)]
+    : [usage("colocated", topology.pool, colos, true)];
+  const dollars = (usdPerHour(cluster) * window) / 3600;
+  const ttftSorted = ttft.sorted();
+  const tpotSorted = tpot.sorted();
+  return {
+    summary: {
+      cluster: describeTopology(topology),
+      devices: deviceCount(topology),
+      usdPerHour: usdPerHour(cluster),
+      slo,
+      window: { start: w0, end: w1 },
+      endTime: end,
+      events,
+      requests: { arrived: arrivedInWindow, completed: finishedInWindow, unfinished: arrivedInWindow - finishedInWindow },
+      offeredRate: arrivedInWindow / window,
+      ttftS: distribution(ttftSorted),
+      tpotS: distribution(tpotSorted),
+      latencyS: distribution(latency.sorted()),
+      sloAttainment: arrivedInWindow ? metInWindow / arrivedInWindow : Number.NaN,
+      throughput: { requestsPerS: completedInWindow / window, tokensPerS: tokensCompletedInWindow / window },
+      meanInSystem: inSystemArea / window,
+      pools: poolUsage,
+      meanKvTransferS: transfers ? transferSum / transfers : null,
+      usdPerMtok: dollars / (tokensCompletedInWindow / 1e6),
+      usdPerMtokWithinSlo: dollars / (goodTokens / 1e6),
+    },
+    samples: { ttftS: ttftSorted, tpotS: tpotSorted },
+  };
+}

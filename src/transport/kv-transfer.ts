@@ -1,0 +1,193 @@
+// What both KV channels (NATS subjects, direct TCP) share: the payload a sender streams (a layer table up
+// front, then each layer as soon as it exists), the offer that declares it, and the receiver's reassembly —
+// chunks checked against their CRC-32 and written in place, each layer checked against its manifest and handed
+// on as soon as it is whole, in order, so the consumer works on layer i while layer i+1 is in flight. A whole
+// blob is the one-layer case of the same path.
+import { Cause, Effect, Queue, Result, Stream } from "effect";
+import { crc32 } from "../kv/checksum.ts";
+import { chunkSpan, endsLayer, type KvLayout, kvLayout, layerManifest } from "../kv/chunking.ts";
+import { internal, type KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
+
+/** What a sender sends. `layers` must yield exactly `layerBytes.length` arrays of the declared sizes. */
+export interface KvPayload {
+  readonly format: string;
+  readonly layerBytes: ReadonlyArray<number>;
+  readonly layers: Stream.Stream<Uint8Array, TandemError>;
+}
+
+/** A payload that exists all at once, sent as one layer. */
+export const wholeKv = (bytes: Uint8Array, format: string): KvPayload => ({
+  format,
+  layerBytes: [bytes.length],
+  layers: Stream.make(bytes),
+});
+
+/** A transfer whose offer has arrived; its layers follow. */
+export interface IncomingKv {
+  readonly transferId: string;
+  /** The sender's KV format, from its offer; the receiver decides whether it must translate. */
+  readonly format: string;
+  readonly layerBytes: ReadonlyArray<number>;
+  /** The payload, written as chunks arrive; complete once `layers` has ended. */
+  readonly payload: Uint8Array;
+  /** Each layer in order once all its chunks arrived and its manifest matched (a view into `payload`). */
+  readonly layers: Stream.Stream<Uint8Array, TandemError>;
+}
+
+export interface ReceivedKv {
+  readonly transferId: string;
+  readonly bytes: Uint8Array;
+  readonly format: string;
+}
+
+/** Waits for every layer and returns the whole payload. */
+export const receiveWhole = (incoming: IncomingKv): Effect.Effect<ReceivedKv, TandemError> =>
+  Stream.runDrain(incoming.layers).pipe(
+    Effect.as({ transferId: incoming.transferId, bytes: incoming.payload, format: incoming.format }),
+  );
+
+export const offerFor = (transferId: string, payload: KvPayload, layout: KvLayout): Omit<KvOffer, "v"> => ({
+  _tag: "KvOffer",
+  transferId,
+  totalBytes: layout.totalBytes,
+  chunks: layout.chunks,
+  chunkBytes: layout.chunkBytes,
+  checksum: 0,
+  format: payload.format,
+  layers: payload.layerBytes,
+});
+
+/** The chunk layout an offer declares, or why it is inconsistent. */
+export const layoutOfOffer = (offer: KvOffer): Result.Result<KvLayout, TandemError> => {
+  const layout = kvLayout(offer.layers ?? [offer.totalBytes], Math.max(1, offer.chunkBytes));
+  return layout.totalBytes === offer.totalBytes && layout.chunks === offer.chunks
+    ? Result.succeed(layout)
+    : Result.fail(internal("kv_protocol", `offer of ${offer.transferId} does not add up: its layers make ${layout.totalBytes} bytes in ${layout.chunks} chunks, it says ${offer.totalBytes} in ${offer.chunks}`));
+};
+
+/** Records chunk `index`'s CRC-32 in `checksums`; on a layer's last chunk, returns the layer's manifest. */
+export const sealChunk = (layout: KvLayout, checksums: Uint32Array, index: number, bytes: Uint8Array): number | undefined => {
+  checksums[index] = crc32(bytes);
+  return endsLayer(layout, index) ? layerManifest(layout, checksums, layout.chunkLayers[index]!) : undefined;
+};
+
+export type LayerQueue = Queue.Queue<Uint8Array, TandemError | Cause.Done>;
+export const layerQueue: Effect.Effect<LayerQueue> = Queue.unbounded<Uint8Array, TandemError | Cause.Done>();
+
+/** How many times a receiver asks for the same chunk before it gives up on the transfer. */
+export const MAX_RESENDS = 5;
+
+/**
+ * One transfer's receiving side, whichever channel feeds it. The channel asks `accepts` about a chunk, writes
+ * its bytes into `slot`, then `commit`s it; completed layers go out on `incoming.layers`.
+ */
+export class KvReassembly {
+  readonly payload: Uint8Array;
+  /** Every chunk below this index has arrived and passed its CRC. */
+  contiguous = 0;
+  /** The highest chunk index seen (even corrupt): chunks below it were certainly sent. */
+  private highest = -1;
+  private released = 0;
+  private readonly checksums: Uint32Array;
+  private readonly arrived: Uint8Array;
+  private readonly missing: Int32Array;
+  private readonly manifests: Float64Array;
+  private readonly requests: Uint8Array;
+  readonly incoming: IncomingKv;
+
+  /** `queue` (from {@link layerQueue}) carries the completed layers out. */
+  constructor(readonly offer: KvOffer, readonly layout: KvLayout, private readonly queue: LayerQueue) {
+    this.payload = new Uint8Array(layout.totalBytes);
+    this.checksums = new Uint32Array(layout.chunks);
+    this.arrived = new Uint8Array(layout.chunks);
+    this.requests = new Uint8Array(layout.chunks);
+    this.missing = Int32Array.from(layout.layerBytes, (_, layer) => layout.firstChunks[layer + 1]! - layout.firstChunks[layer]!);
+    this.manifests = new Float64Array(layout.layerBytes.length).fill(Number.NaN);
+    this.incoming = {
+      transferId: offer.transferId,
+      format: offer.format,
+      layerBytes: layout.layerBytes,
+      payload: this.payload,
+      layers: Stream.fromQueue(this.queue),
+    };
+    this.release();
+  }
+
+  get complete() {
+    return this.released === this.layout.layerBytes.length;
+  }
+
+  /** Whether chunk `index` of `length` bytes is wanted ("new"), already here, or outside the offer. */
+  accepts(index: number, length: number): "new" | "duplicate" | "invalid" {
+    if (!Number.isInteger(index) || index < 0 || index >= this.layout.chunks || chunkSpan(this.layout, index).length !== length) return "invalid";
+    return this.arrived[index] ? "duplicate" : "new";
+  }
+
+  /** Where chunk `index` goes in the payload. */
+  slot(index: number): Uint8Array {
+    const { offset, length } = chunkSpan(this.layout, index);
+    return this.payload.subarray(offset, offset + length);
+  }
+
+  /**
+   * Checks the bytes written to `slot(index)`: false when they fail their CRC (ask again), true when kept.
+   * Fails when a completed layer does not match its manifest.
+   */
+  commit(index: number, checksum: number, layerChecksum: number | undefined): Result.Result<boolean, TandemError> {
+    this.highest = Math.max(this.highest, index);
+    if (crc32(this.slot(index)) !== checksum) return Result.succeed(false);
+    this.arrived[index] = 1;
+    this.checksums[index] = checksum;
+    const layer = this.layout.chunkLayers[index]!;
+    if (layerChecksum !== undefined && endsLayer(this.layout, index)) this.manifests[layer] = layerChecksum;
+    this.missing[layer]!--;
+    while (this.contiguous < this.layout.chunks && this.arrived[this.contiguous]) this.contiguous++;
+    return this.release();
+  }
+
+  /**
+   * Records that `chunks` are asked for again and returns them, or fails once a chunk that was certainly sent
+   * (a later one arrived, or it arrived corrupt) has been asked for MAX_RESENDS times.
+   */
+  askAgain(chunks: ReadonlyArray<number>): Result.Result<ReadonlyArray<number>, TandemError> {
+    for (const index of chunks) {
+      if (index > this.highest) continue; // maybe not sent yet: asking costs nothing, so it does not count
+      if (++this.requests[index]! > MAX_RESENDS) {
+        return Result.fail(unavailable("kv_chunk_lost", `chunk ${index} of ${this.offer.transferId} did not arrive intact after ${MAX_RESENDS} resends`));
+      }
+    }
+    return Result.succeed(chunks);
+  }
+
+  /** Chunks below `upTo` that have not arrived, at most `limit` of them. */
+  missingBelow(upTo: number, limit: number): number[] {
+    const out: number[] = [];
+    for (let index = this.contiguous; index < Math.min(upTo, this.layout.chunks) && out.length < limit; index++) {
+      if (!this.arrived[index]) out.push(index);
+    }
+    return out;
+  }
+
+  /** Ends the layer stream with `error` (a no-op once it has ended). */
+  fail(error: TandemError) {
+    Queue.failCauseUnsafe(this.queue, Cause.fail(error));
+  }
+
+  /** Hands on every layer that is now whole, in order; ends the stream after the last. */
+  private release(): Result.Result<boolean, TandemError> {
+    const layers = this.layout.layerBytes.length;
+    while (this.released < layers && this.missing[this.released] === 0) {
+      const layer = this.released;
+      if (this.manifests[layer] !== layerManifest(this.layout, this.checksums, layer)) {
+        const error = internal("kv_checksum_mismatch", `layer ${layer} of ${this.offer.transferId} does not match its manifest`);
+        this.fail(error);
+        return Result.fail(error);
+      }
+      const offset = this.layout.layerOffsets[layer]!;
+      Queue.offerUnsafe(this.queue, this.payload.subarray(offset, offset + this.layout.layerBytes[layer]!));
+      this.released++;
+    }
+    if (this.released === layers) Queue.endUnsafe(this.queue);
+    return Result.succeed(true);
+  }
+}
