@@ -331,7 +331,7 @@ export const runGateway = (config: GatewayConfig) =>
           const outcome = yield* Effect.result(runAttempt(request, requestId, attempt, maxTokens, relay, lifecycle, failed));
           if (Result.isSuccess(outcome)) {
             if (attempt > 0) log.info({ requestId, attempts: attempt + 1, replayed: relay.replayed }, "request recovered");
-            return outcome.success;
+            return { ...outcome.success, attempts: attempt + 1 };
           }
           const { error, worker } = outcome.failure;
           const verdict = recoveryVerdict(error, attempt, crashes);

@@ -38,6 +38,8 @@ export interface ServeResult {
   /** performance.now() when the first token left. */
   readonly firstTokenAt: number;
   readonly route: Route;
+  /** Attempts it took, when the server recovers failed attempts. */
+  readonly attempts?: number;
 }
 
 export type Serve<R> = (
@@ -111,6 +113,7 @@ export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R
             tpotMs: result.completionTokens > 1 ? (totalMs - ttftMs) / (result.completionTokens - 1) : 0,
           },
           route: result.route,
+          ...(result.attempts === undefined ? {} : { attempts: result.attempts }),
         }),
       );
     }).pipe(

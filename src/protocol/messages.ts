@@ -64,7 +64,10 @@ export const GenerateDone = Schema.TaggedStruct("GenerateDone", {
   chunks: Count,
   usage: Usage,
   timings: Timings,
+  /** The route of the attempt that finished the answer. */
   route: Route,
+  /** Attempts the request took (1 unless the gateway recovered it from a failure); absent from servers without recovery. */
+  attempts: Schema.optionalKey(Count),
 });
 export type GenerateDone = typeof GenerateDone.Type;
 

@@ -159,12 +159,17 @@ export class KvReassembly {
     return Result.succeed(chunks);
   }
 
-  /** Chunks below `upTo` that have not arrived, at most `limit` of them. */
-  missingBelow(upTo: number, limit: number): number[] {
+  /**
+   * What to ask for after a silence: the chunks missing below the highest one seen (certainly sent, at most
+   * `limit`), or else the first chunk still missing below `upTo` alone — it may be lost, or merely not sent yet,
+   * so a silence while the producer is slow costs one chunk's resend at most.
+   */
+  missingAfterSilence(upTo: number, limit: number): number[] {
     const out: number[] = [];
-    for (let index = this.contiguous; index < Math.min(upTo, this.layout.chunks) && out.length < limit; index++) {
+    for (let index = this.contiguous; index < this.highest && out.length < limit; index++) {
       if (!this.arrived[index]) out.push(index);
     }
+    if (out.length === 0 && this.contiguous < Math.min(upTo, this.layout.chunks)) out.push(this.contiguous);
     return out;
   }
 

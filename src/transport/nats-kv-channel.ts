@@ -175,7 +175,7 @@ export const listenForKv = (
             quietMs += gapMs;
             if (quietMs >= options.idleTimeoutMs) return yield* Effect.fail(stalled());
             // Silence: a chunk or a credit may have been lost. Ask for what is missing and repeat the credit.
-            yield* askAgain(r.missingBelow(granted, window));
+            yield* askAgain(r.missingAfterSilence(granted, window));
             yield* grant();
             continue;
           }

@@ -105,7 +105,6 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
         (socket) => Effect.sync(() => socket.destroy()),
       );
       socket.setNoDelay(true);
-      socket.setTimeout(options.stallTimeoutMs);
       /** Succeeds when the receiver says done; fails when the connection does. */
       const ended = Deferred.makeUnsafe<void, TandemError>();
       const end = (error?: TandemError) => Deferred.doneUnsafe(ended, error ? Effect.fail(error) : Effect.void);
@@ -144,16 +143,20 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
             return yield* Effect.fail(internal("kv_protocol", `layer ${layer} of ${transferId} is ${bytes.length} bytes; the offer says ${layout.layerBytes[layer]}`));
           }
           kept.push(bytes);
+          // The stall clock runs only while the sender waits on the receiver, not on its producer.
+          socket.setTimeout(options.stallTimeoutMs);
           for (let index = layout.firstChunks[layer]!; index < layout.firstChunks[layer + 1]!; index++) {
             manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index));
             // Backpressure: wait for the kernel buffer to drain rather than queue the whole payload in memory.
             if (!writeChunk(index)) yield* drained;
           }
+          socket.setTimeout(0);
         }));
       yield* sending.pipe(Effect.raceFirst(Deferred.await(ended).pipe(Effect.andThen(Effect.never))));
       if (kept.length !== layout.layerBytes.length) {
         return yield* Effect.fail(internal("kv_protocol", `${transferId} produced ${kept.length} of its ${layout.layerBytes.length} layers`));
       }
+      socket.setTimeout(options.stallTimeoutMs);
       yield* Deferred.await(ended);
     }),
   );

@@ -103,7 +103,8 @@ export const scriptedFaultSchedule = (
 
 /**
  * Parses `TANDEM_FAULT_RATES` ("transient=0.01,fatal=0.001", seeded by `TANDEM_FAULT_SEED`) or `TANDEM_FAULT_SCRIPT`
- * ("transient@1,fatal@4") into a schedule for the engine's vendor; undefined when neither is set. Throws FaultScheduleError on a malformed value.
+ * ("transient@1,fatal@4") into a schedule for the engine's vendor; with both, scripted calls fault as scripted and
+ * the rest as the rates say; undefined when neither is set. Throws FaultScheduleError on a malformed value.
  */
 export const faultScheduleFromEnv = (engineVendor: string, env: Readonly<Record<string, string | undefined>>): FaultSchedule | undefined => {
   if (!env.TANDEM_FAULT_SCRIPT && !env.TANDEM_FAULT_RATES) return undefined;
@@ -118,12 +119,23 @@ export const faultScheduleFromEnv = (engineVendor: string, env: Readonly<Record<
       }
       return [faultClass, Number(n)] as const;
     });
-  if (env.TANDEM_FAULT_SCRIPT) {
-    return scriptedFaultSchedule(vendor, pairs(env.TANDEM_FAULT_SCRIPT, "@", "TANDEM_FAULT_SCRIPT").map(([faultClass, call]) => ({ call, faultClass })));
-  }
-  if (env.TANDEM_FAULT_RATES) {
-    const seed = Number(env.TANDEM_FAULT_SEED ?? "1");
-    return makeFaultSchedule({ seed, vendor, ratePerClass: Object.fromEntries(pairs(env.TANDEM_FAULT_RATES, "=", "TANDEM_FAULT_RATES")) });
-  }
+  const scripted = env.TANDEM_FAULT_SCRIPT
+    ? scriptedFaultSchedule(vendor, pairs(env.TANDEM_FAULT_SCRIPT, "@", "TANDEM_FAULT_SCRIPT").map(([faultClass, call]) => ({ call, faultClass })))
+    : undefined;
+  const random = env.TANDEM_FAULT_RATES
+    ? makeFaultSchedule({ seed: Number(env.TANDEM_FAULT_SEED ?? "1"), vendor, ratePerClass: Object.fromEntries(pairs(env.TANDEM_FAULT_RATES, "=", "TANDEM_FAULT_RATES")) })
+    : undefined;
+  if (scripted === undefined || random === undefined) return scripted ?? random;
+  // Both: the script's calls fault as scripted, every other call as the seeded rates say.
+  return {
+    seed: random.seed,
+    vendor,
+    next: () => {
+      const planned = scripted.next();
+      const drawn = random.next();
+      return planned ?? drawn;
+    },
+    calls: random.calls,
+  };
   return undefined;
 };

@@ -3,7 +3,7 @@
 // kernels run in WebAssembly over staged chunks (wasm/wasm-heap.ts); tables come from the scalar rules in
 // half.ts and fp8.ts.
 import { dtypeBytes, isFp8, type Fp8Dtype, type KvDtype } from "../descriptor.ts";
-import { f32EncodeTable, fp8DecodeTable, fp8EncodeTable16, fp8RequantTable, type WideDtype } from "./fp8.ts";
+import { f32EncodeTable, fp8DecodePairTable, fp8DecodeTable, fp8EncodeTable16, fp8RequantTable, type WideDtype } from "./fp8.ts";
 import { e4m3fnToFnuz, e4m3fnuzToFn } from "./fp8-reinterpret.ts";
 import type { RangeReport } from "./half.ts";
 import { countersAddress, type ElementKernel, readCounter, stageElements, useTable, wasm } from "./wasm/wasm-heap.ts";
@@ -47,7 +47,9 @@ const wideToWide = (from: WideDtype, to: WideDtype): Converter =>
   from === "bf16" && to === "f16" ? bf16ToF16 : staged(from, to, WIDE_KERNELS[`${from}>${to}`]!);
 
 const fromFp8 = (from: Fp8Dtype, scale: number, to: WideDtype): Converter =>
-  staged(from, to, to === "f32" ? wasm.fp8_to_32 : wasm.fp8_to_16, bytesOf(fp8DecodeTable(from, scale, to)));
+  to === "f32"
+    ? staged(from, to, wasm.fp8_to_32, bytesOf(fp8DecodeTable(from, scale, to)))
+    : staged(from, to, wasm.fp8_to_16, bytesOf(fp8DecodePairTable(from, scale, to)));
 
 const toFp8 = (from: WideDtype, to: Fp8Dtype, scale: number): Converter =>
   from === "f32"

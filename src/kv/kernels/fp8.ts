@@ -108,6 +108,17 @@ export const fp8DecodeTable = (from: Fp8Dtype, scale: number, to: WideDtype): Ui
   return out;
 };
 
+/** fp8 → 16-bit decode table of code pairs: entry (c1 << 8 | c0) holds c0's code in its low half and c1's above. */
+export const fp8DecodePairTable = (from: Fp8Dtype, scale: number, to: "f16" | "bf16"): Uint32Array => {
+  const single = fp8DecodeTable(from, scale, to);
+  const out = new Uint32Array(65536);
+  for (let c1 = 0; c1 < 256; c1++) {
+    const high = single[c1]! << 16;
+    for (let c0 = 0; c0 < 256; c0++) out[(c1 << 8) | c0] = (single[c0]! | high) >>> 0;
+  }
+  return out;
+};
+
 /** f32 bits → fp8 code of (value ÷ scale), rounded once (to odd in f32, then to nearest even in fp8). */
 const f32Encoder = (to: Fp8Dtype, scale: number): ((bits: number) => number) => {
   const spec = FP8_SPECS[to];
@@ -118,49 +129,75 @@ const f32Encoder = (to: Fp8Dtype, scale: number): ((bits: number) => number) => 
   };
 };
 
+/**
+ * Fills out[i] = at(i) for lo ≤ i < hi, given first = at(lo) and last = at(hi − 1), where every code's
+ * indices form one run: a range whose ends agree is filled whole, any other is halved. A table of 65536
+ * entries then costs a few thousand evaluations (one bisection per code boundary) instead of 65536.
+ */
+const fillRuns = (out: Uint8Array, lo: number, hi: number, first: number, last: number, at: (i: number) => number): void => {
+  if (first === last) {
+    out.fill(first, lo, hi);
+    return;
+  }
+  if (hi - lo <= 2) {
+    out[lo] = first;
+    out[hi - 1] = last;
+    return;
+  }
+  const mid = (lo + hi) >>> 1;
+  fillRuns(out, lo, mid, first, at(mid - 1), at);
+  fillRuns(out, mid, hi, at(mid), last, at);
+};
+
+/**
+ * The code of each of 65536 16-bit indices whose f32 patterns `bitsOf(i)` grow with i within each sign half.
+ * Encoding only grows with the pattern inside a half (then NaN), so each code covers one run of a half;
+ * across halves it need not (e4m3fnuz's NaN 0x80 ends both).
+ */
+const runTable16 = (code: (bits: number) => number, bitsOf: (i: number) => number): Uint8Array => {
+  const out = new Uint8Array(65536);
+  const at = (i: number) => code(bitsOf(i));
+  for (const lo of [0, 0x8000]) fillRuns(out, lo, lo + 0x8000, at(lo), at(lo + 0x7fff), at);
+  return out;
+};
+
 /** Encode table for one scale: fp8 code of every 16-bit (f16 or bf16) code divided by the scale. */
 export const fp8EncodeTable16 = (from: "f16" | "bf16", to: Fp8Dtype, scale: number): Uint8Array => {
   const code = f32Encoder(to, scale);
+  if (from === "bf16") return runTable16(code, (c) => (c << 16) >>> 0);
   const f16 = f16ToF32Table();
-  const out = new Uint8Array(65536);
-  for (let c = 0; c < 65536; c++) out[c] = code(from === "bf16" ? c << 16 : f16[c]!);
-  return out;
+  return runTable16(code, (c) => f16[c]!);
 };
 
 /**
  * The f32 → fp8 table for one scale: one entry per top 16 bits of an f32 pattern (a "bucket" of 65536
  * neighbouring floats) holding the code of the bucket's first float (bits 0..7), the code from the bucket's
  * threshold on (bits 8..15) and the threshold's low 16 bits (bits 16..31; 0 when the code never changes inside
- * the bucket). Within one sign the code only grows with the pattern, and fp8 codes are at least 2^-3 apart in
- * relative terms while a bucket spans 2^-7, so a bucket holds at most one threshold; the build checks this
- * and refuses scales so small that it would not hold.
+ * the bucket). fp8 codes are at least 2^-3 apart in relative terms while a bucket spans 2^-7, so a bucket
+ * holds at most one threshold; the build checks this and refuses scales so small that it would not hold.
  */
 export const f32EncodeTable = (to: Fp8Dtype, scale: number): Uint32Array => {
   const code = f32Encoder(to, scale);
+  const firsts = runTable16(code, (top) => (top << 16) >>> 0);
   const out = new Uint32Array(65536);
-  let first = code(0);
   for (let top = 0; top < 65536; top++) {
+    const first = firsts[top]!;
     const base = (top << 16) >>> 0;
-    // A bucket's last float is compared through the next bucket's first, except where the sign changes.
-    const lastOfSign = (top & 0x7fff) === 0x7fff;
-    const next = top === 0xffff ? 0 : code(base + 0x10000);
     out[top] = first | (first << 8);
-    if (lastOfSign ? code(base + 0xffff) !== first : next !== first) {
-      // The first low half whose code differs from the bucket's first float, if there is one below 0x10000.
-      let lo = 0;
-      let hi = 0x10000;
-      while (hi - lo > 1) {
-        const mid = (lo + hi) >>> 1;
-        if (code(base + mid) === first) lo = mid;
-        else hi = mid;
-      }
-      if (hi < 0x10000) {
-        const above = code(base + hi);
-        if (code(base + 0xffff) !== above) throw new RangeError(`fp8 scale ${scale} is too small to encode from f32`);
-        out[top] = (first | (above << 8) | (hi << 16)) >>> 0;
-      }
+    // Runs again: the bucket is constant when the next one (in the same sign half) starts with the same code.
+    if ((top & 0x7fff) === 0x7fff ? code(base + 0xffff) === first : firsts[top + 1] === first) continue;
+    // The first low half whose code differs from the bucket's first float, if there is one below 0x10000.
+    let lo = 0;
+    let hi = 0x10000;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (code(base + mid) === first) lo = mid;
+      else hi = mid;
     }
-    first = next;
+    if (hi === 0x10000) continue;
+    const above = code(base + hi);
+    if (code(base + 0xffff) !== above) throw new RangeError(`fp8 scale ${scale} is too small to encode from f32`);
+    out[top] = (first | (above << 8) | (hi << 16)) >>> 0;
   }
   return out;
 };

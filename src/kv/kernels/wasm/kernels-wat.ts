@@ -12,8 +12,8 @@ export const TABLE_BYTES = 0x40000;
 
 /** Passes per loop turn of the element-wise kernels; a kernel may run this many passes past its last element. */
 export const UNROLL = 4;
-/** The most bytes an element-wise kernel reads or writes past its last element (a turn of 16-byte vectors × 2). */
-export const OVERRUN_BYTES = UNROLL * 32;
+/** The most bytes an element-wise kernel reads or writes past its last element: a turn of passes of ≤ 64 bytes. */
+export const OVERRUN_BYTES = UNROLL * 64;
 
 const hex = (x: number) => `0x${(x >>> 0).toString(16)}`;
 const i32 = (x: number) => `(i32.const ${hex(x)})`;
@@ -224,9 +224,8 @@ const loadAbs16 = `
     ${set("zero", `(i16x8.eq ${get("abs")} ${lanes16(0)})`)}`;
 const withSign16 = set("h", `(v128.or ${get("h")} (v128.and ${get("v")} ${lanes16(0x8000)}))`);
 
-// f16 → bf16 on 16-bit lanes, for f16 normals, zero, inf and NaN: bf16 is f16's exponent rebiased by 112
-// with the mantissa's 3 low bits rounded away to even; inf stays inf, NaN keeps its top mantissa bits and is
-// made quiet. f16 subnormals take the full rule, through f32.
+// f16 → bf16 on 16-bit lanes, for f16 normals and zero: bf16 is f16's exponent rebiased by 112 with the
+// mantissa's 3 low bits rounded away to even. Subnormals, inf and NaN take the full rule, through f32.
 const f16ToBf16Kernel = elementKernel({
   name: "f16_to_bf16",
   inBytes: 2,
@@ -237,44 +236,36 @@ const f16ToBf16Kernel = elementKernel({
     ${loadAbs16}
     ${set("a", `(i16x8.shr_u ${get("abs")} (i32.const 3))`)}
     ${set("h", `(i16x8.add (i16x8.add ${get("a")} ${lanes16(0x3800)}) (i16x8.shr_u (i16x8.add (v128.and ${get("abs")} ${lanes16(7)}) (i16x8.add ${lanes16(3)} (v128.and ${get("a")} ${lanes16(1)}))) (i32.const 3)))`)}
-    ${set("h", `(v128.bitselect (v128.or (v128.or ${get("a")} ${lanes16(0x7f80)}) (v128.and ${gt16(get("abs"), lanes16(0x7c00))} ${lanes16(0x40)})) ${get("h")} ${gt16(get("abs"), lanes16(0x7bff))})`)}
     ${set("h", `(v128.andnot ${get("h")} ${get("zero")})`)}
     ${withSign16} ${store}
-    ${needsFullRule(`(v128.andnot ${gt16(lanes16(0x400), get("abs"))} ${get("zero")})`)}`,
+    ${needsFullRule(`(v128.or ${gt16(get("abs"), lanes16(0x7bff))} (v128.andnot ${gt16(lanes16(0x400), get("abs"))} ${get("zero")}))`)}`,
   slow: `${narrowed(load16, `${f16ToF32("x")} ${set("x", get("r"))} ${f32ToBf16WithNaN("x")}`)} ${store}`,
 });
 
-/** Lanes of $abs (bf16) that saturate in f16: 65504 < |b| < inf. */
-const bf16Saturates = `(v128.and ${gt16(get("abs"), lanes16(0x477f))} ${gt16(lanes16(0x7f80), get("abs"))})`;
-
-// bf16 → f16 on 16-bit lanes: a bf16 in f16's normal range is exact in f16 (exponent rebiased by −112, three
-// zero mantissa bits appended); 0x4780 ≤ |b| < 0x7f80 saturates to ±65504; inf stays inf; NaN keeps its
-// mantissa and is made quiet; zero stays zero. 0 < |b| < 2^-14 takes the full rule (f16 subnormals round),
-// through f32. Counts per lane: saturated and below normal; the lane counters hold 65535 passes.
+// bf16 → f16 on 16-bit lanes, for bf16 in f16's normal range and zero: exact in f16 (exponent rebiased by
+// −112, three zero mantissa bits appended). Anything else takes the full rule: through f32 (f16 subnormals
+// round, inf stays inf, NaN stays NaN) and 0x4780 ≤ |b| < 0x7f80 saturating to ±65504; only those turns hold
+// values to count (saturated, below normal), so they count there. The lane counters hold 65535 passes.
 const bf16ToF16Kernel = elementKernel({
   name: "bf16_to_f16",
   inBytes: 2,
   outBytes: 2,
   perPass: 8,
   params: "(param $counts i32)",
-  locals: `${wideLocals} ${locals("v128", "sat", "below", "satSum", "belowSum")}`,
+  locals: `${wideLocals} ${locals("v128", "sat", "satSum", "belowSum")}`,
   body: `
     ${loadAbs16}
-    ${set("sat", bf16Saturates)}
-    ${set("below", `(v128.andnot ${gt16(lanes16(0x3880), get("abs"))} ${get("zero")})`)}
-    ${set("h", `(i16x8.shl (i16x8.sub ${get("abs")} ${lanes16(0x3800)}) (i32.const 3))`)}
-    ${set("h", `(v128.bitselect ${lanes16(0x7bff)} ${get("h")} ${get("sat")})`)}
-    ${set("h", `(v128.bitselect (v128.or (v128.or (v128.and (i16x8.shl ${get("abs")} (i32.const 3)) ${lanes16(0x3f8)}) ${lanes16(0x7c00)}) (v128.and ${gt16(get("abs"), lanes16(0x7f80))} ${lanes16(0x200)})) ${get("h")} ${gt16(get("abs"), lanes16(0x7f7f))})`)}
-    ${set("h", `(v128.andnot ${get("h")} ${get("zero")})`)}
+    ${set("h", `(v128.andnot (i16x8.shl (i16x8.sub ${get("abs")} ${lanes16(0x3800)}) (i32.const 3)) ${get("zero")})`)}
     ${withSign16} ${store}
-    ${set("satSum", `(i16x8.sub ${get("satSum")} ${get("sat")})`)}
-    ${set("belowSum", `(i16x8.sub ${get("belowSum")} ${get("below")})`)}
-    ${needsFullRule(get("below"))}`,
+    ${needsFullRule(`(v128.or ${gt16(get("abs"), lanes16(0x477f))} (v128.andnot ${gt16(lanes16(0x3880), get("abs"))} ${get("zero")}))`)}`,
   slow: `
     ${narrowed(load16, `${bf16Bits} ${f32ToF16("x")}`)}
     ${set("abs", `(v128.and ${get("v")} ${lanes16(0x7fff)})`)}
-    ${set("h", `(v128.bitselect (v128.or (v128.and ${get("v")} ${lanes16(0x8000)}) ${lanes16(0x7bff)}) ${get("h")} ${bf16Saturates})`)}
-    ${store}`,
+    ${set("sat", `(v128.and ${gt16(get("abs"), lanes16(0x477f))} ${gt16(lanes16(0x7f80), get("abs"))})`)}
+    ${set("h", `(v128.bitselect (v128.or (v128.and ${get("v")} ${lanes16(0x8000)}) ${lanes16(0x7bff)}) ${get("h")} ${get("sat")})`)}
+    ${store}
+    ${set("satSum", `(i16x8.sub ${get("satSum")} ${get("sat")})`)}
+    ${set("belowSum", `(i16x8.sub ${get("belowSum")} (v128.andnot ${gt16(lanes16(0x3880), get("abs"))} (i16x8.eq ${get("abs")} ${lanes16(0)})))`)}`,
   after: `
     (i32.store (local.get $counts) (call $sum16 ${get("satSum")}))
     (i32.store offset=4 (local.get $counts) (call $sum16 ${get("belowSum")}))`,
@@ -292,7 +283,7 @@ const sum16 = `
 /** Byte `i` (0..3) of the 32-bit local `$w`. */
 const byteOf = (i: number) => (i === 3 ? `(i32.shr_u ${get("w")} (i32.const 24))` : `(i32.and (i32.shr_u ${get("w")} (i32.const ${8 * i})) (i32.const 0xff))`);
 
-/** Four fp8 codes through a 256 × 16-bit table (at address 0). */
+/** Four fp8 codes to 16-bit codes, two at a time through a 65536 × 32-bit table of code pairs (at address 0). */
 const fp8To16 = elementKernel({
   name: "fp8_to_16",
   inBytes: 1,
@@ -301,8 +292,8 @@ const fp8To16 = elementKernel({
   locals: locals("i32", "w"),
   body: `
     ${set("w", "(i32.load (local.get $in))")}
-    (i32.store (local.get $out) (i32.or (i32.load16_u (i32.shl ${byteOf(0)} (i32.const 1))) (i32.shl (i32.load16_u (i32.shl ${byteOf(1)} (i32.const 1))) (i32.const 16))))
-    (i32.store offset=4 (local.get $out) (i32.or (i32.load16_u (i32.shl ${byteOf(2)} (i32.const 1))) (i32.shl (i32.load16_u (i32.shl ${byteOf(3)} (i32.const 1))) (i32.const 16))))`,
+    (i32.store (local.get $out) (i32.load (i32.shl (i32.and ${get("w")} (i32.const 0xffff)) (i32.const 2))))
+    (i32.store offset=4 (local.get $out) (i32.load (i32.shl (i32.shr_u ${get("w")} (i32.const 16)) (i32.const 2))))`,
 });
 
 /** Four fp8 codes through a 256 × 32-bit table (at address 0). */
@@ -348,23 +339,23 @@ const wide16ToFp8 = elementKernel({
 
 /**
  * f32 → fp8 through one 32-bit entry per top 16 bits of the pattern (at 0): the code below the bucket's
- * threshold (bits 0..7), the code from it on (8..15) and the threshold's low 16 bits (16..31).
+ * threshold (bits 0..7), the code from it on (8..15) and the threshold's low 16 bits (16..31). Four floats
+ * per vector: their entries are gathered lane by lane, the rest is vector arithmetic.
  */
-const f32ToFp8Code = (i: number) => `
-    ${set("w", `(i32.load offset=${4 * i} (local.get $in))`)}
-    ${set("u", `(i32.load (i32.shl (i32.shr_u ${get("w")} (i32.const 16)) (i32.const 2)))`)}
-    ${set(`c${i}`, `(i32.and (i32.shr_u ${get("u")} (i32.shl (i32.ge_u (i32.and ${get("w")} (i32.const 0xffff)) (i32.shr_u ${get("u")} (i32.const 16))) (i32.const 3))) (i32.const 0xff))`)}`;
+const f32ToFp8Quarter = (q: number) => `
+    ${set("x", `(v128.load offset=${16 * q} (local.get $in))`)}
+    ${set("a", `(i32x4.shl (i32x4.shr_u ${get("x")} (i32.const 16)) (i32.const 2))`)}
+    ${[0, 1, 2, 3].map((l) => set("e", `(i32x4.replace_lane ${l} ${get(l === 0 ? "x" : "e")} (i32.load (i32x4.extract_lane ${l} ${get("a")})))`)).join("\n    ")}
+    ${set(`r${q}`, `(v128.and (v128.bitselect ${get("e")} (i32x4.shr_u ${get("e")} (i32.const 8)) (i32x4.gt_s (i32x4.shr_u ${get("e")} (i32.const 16)) (v128.and ${get("x")} ${lanes32(0xffff)}))) ${lanes32(0xff)})`)}`;
 const f32ToFp8 = elementKernel({
   name: "f32_to_fp8",
   inBytes: 4,
   outBytes: 1,
-  perPass: 4,
-  locals: locals("i32", "w", "u", "c0", "c1", "c2", "c3"),
+  perPass: 16,
+  locals: locals("v128", "x", "a", "e", "r0", "r1", "r2", "r3"),
   body: `
-    ${[0, 1, 2, 3].map(f32ToFp8Code).join("")}
-    (i32.store (local.get $out) (i32.or
-      (i32.or ${get("c0")} (i32.shl ${get("c1")} (i32.const 8)))
-      (i32.or (i32.shl ${get("c2")} (i32.const 16)) (i32.shl ${get("c3")} (i32.const 24)))))`,
+    ${[0, 1, 2, 3].map(f32ToFp8Quarter).join("")}
+    (v128.store (local.get $out) (i8x16.narrow_i16x8_u (i16x8.narrow_i32x4_u ${get("r0")} ${get("r1")}) (i16x8.narrow_i32x4_u ${get("r2")} ${get("r3")})))`,
 });
 
 // e4m3fn ↔ e4m3fnuz: same bytes except three codes, 16 at a time (see fp8-reinterpret.ts for the rule).
