@@ -1,8 +1,20 @@
 // `tandem status`: what a running cluster looks like right now — workers by pool with their load, KV format,
-// runtime and heartbeat age, the gateways and brokers that answer discovery, and the broker's transfer counts.
+// runtime, heartbeat age, health (serving / restarting / quarantined), driver faults and restart counts (driver
+// restarts from membership, process restarts from the node launchers), the gateways and brokers that answer
+// discovery, and the broker's transfer counts.
 import { Effect, Result } from "effect";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
-import { BrokerStats, BrokerStatsQuery, decodeMessage, decodeMessageResult, encodeMessage, MemberRecord, subjectsFor } from "../protocol/index.ts";
+import {
+  BrokerStats,
+  BrokerStatsQuery,
+  decodeMessage,
+  decodeMessageResult,
+  encodeMessage,
+  MemberRecord,
+  NodeStatus,
+  NodeStatusQuery,
+  subjectsFor,
+} from "../protocol/index.ts";
 import { MISSED_HEARTBEATS_ALLOWED } from "../transport/membership.ts";
 
 const decodeRecord = decodeMessageResult(MemberRecord);
@@ -26,6 +38,26 @@ const readMembers = async (nc: NatsConnection, bucket: string) => {
   }
   watch.stop();
   return members;
+};
+
+const decodeNode = decodeMessageResult(NodeStatus);
+
+/** Every node launcher's supervised processes (none when the cluster was not started by `tandem up`). */
+const readNodes = async (nc: NatsConnection, subject: string): Promise<NodeStatus[]> => {
+  const nodes: NodeStatus[] = [];
+  try {
+    const replies = await nc.requestMany(subject, encodeMessage(NodeStatusQuery, { _tag: "NodeStatusQuery" }), {
+      maxWait: 500,
+      strategy: RequestStrategy.Timer,
+    });
+    for await (const reply of replies) {
+      const node = decodeNode(reply.data);
+      if (Result.isSuccess(node)) nodes.push(node.success);
+    }
+  } catch {
+    // no node answers
+  }
+  return nodes;
 };
 
 export const clusterStatus = async (nc: NatsConnection, cluster: string) => {
@@ -58,6 +90,9 @@ export const clusterStatus = async (nc: NatsConnection, cluster: string) => {
     load: `${m.inFlight}/${m.capacity}`,
     heartbeatAgeMs: now - m.heartbeatAt,
     healthy: now - m.heartbeatAt <= m.heartbeatMs * MISSED_HEARTBEATS_ALLOWED,
+    health: m.health ?? "serving",
+    faults: m.faults ?? {},
+    driverRestarts: m.driverRestarts ?? 0,
     ...(m.kvTcp === undefined ? {} : { kvTcp: m.kvTcp }),
   })).sort((a, b) => a.role.localeCompare(b.role) || a.id.localeCompare(b.id));
   return {
@@ -75,7 +110,8 @@ export const clusterStatus = async (nc: NatsConnection, cluster: string) => {
       expired: broker.expired,
       bytesMoved: broker.bytesMoved,
     },
-    // Supervision (quarantines, restart counts) reports here once it is wired around the workers (issue 5).
+    quarantined: workers.filter((w) => w.health === "quarantined").map((w) => w.id),
+    nodes: await readNodes(nc, subjects.nodeStatus),
   };
 };
 
@@ -87,9 +123,14 @@ export const runStatus = async (servers: string, cluster: string, json: boolean)
       process.stdout.write(`${JSON.stringify(status)}\n`);
       return 0;
     }
+    const restartsOf = new Map(status.nodes.flatMap((n) => n.processes.map((p) => [p.id, p.restarts] as const)));
+    const faultText = (faults: Readonly<Record<string, number>>) =>
+      Object.entries(faults).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(", ") || "none";
     const line = (w: (typeof status.pools.prefill)[number]) =>
       `  ${w.id.padEnd(14)} pid ${String(w.pid).padEnd(8)} load ${w.load.padEnd(6)} ${w.healthy ? "healthy" : "STALE"} ` +
-      `(${w.heartbeatAgeMs} ms)  ${w.vendor}/${w.device}${w.emulated ? " (emulated)" : ""}  ${w.kvFormat}`;
+      `(${w.heartbeatAgeMs} ms)  ${w.health.toUpperCase() === "SERVING" ? "serving" : w.health.toUpperCase()}  ` +
+      `restarts: process ${restartsOf.get(w.id) ?? "?"}, driver ${w.driverRestarts}  faults: ${faultText(w.faults)}  ` +
+      `${w.vendor}/${w.device}${w.emulated ? " (emulated)" : ""}  ${w.kvFormat}`;
     process.stdout.write(
       [
         `cluster ${status.cluster} on ${servers}`,
@@ -97,6 +138,7 @@ export const runStatus = async (servers: string, cluster: string, json: boolean)
         ...status.pools.prefill.map(line),
         `decode pool (${status.pools.decode.length})`,
         ...status.pools.decode.map(line),
+        `quarantined: ${status.quarantined.join(", ") || "none"}`,
         `services: ${status.services.map((s) => `${s.name}[${s.id}, ${s.runtime}${s.emulated ? ", emulated" : ""}]`).join(", ") || "none"}`,
         status.broker === null
           ? "kv broker: not answering"

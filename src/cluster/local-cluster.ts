@@ -4,6 +4,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection, RequestStrategy } from "nats";
+import { hostname } from "node:os";
+import { encodeMessage, NodeStatus, subjectsFor } from "../protocol/index.ts";
 import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
 import { resolveModelPath } from "../engine/model-resolution.ts";
 import { findAccelerator, loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
@@ -111,6 +113,15 @@ const waitUntilReady = async (nc: NatsConnection, cluster: string, want: Record<
   throw new Error(`cluster not ready within ${timeoutMs} ms: want ${JSON.stringify(want)}, answering ${JSON.stringify(seen)}`);
 };
 
+/** Answers `node.status` with this launcher's supervised processes, for `tandem status`. */
+const answerNodeStatus = (nc: NatsConnection, subject: string, supervision: NodeSupervision) =>
+  nc.subscribe(subject, {
+    callback: (_, msg) =>
+      void supervision.processStatus().then((processes) =>
+        msg.respond(encodeMessage(NodeStatus, { _tag: "NodeStatus", node: `${hostname()}:${process.pid}`, processes }))
+      ),
+  });
+
 export const startLocalCluster = async (options: LocalClusterOptions): Promise<LocalCluster> => {
   const cluster = options.cluster ?? "local";
   // Resolved here, once, so a missing model or an unknown chip fails now with its explanation instead of in six children.
@@ -151,7 +162,9 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     return child;
   };
   let supervision: NodeSupervision | undefined;
+  let launcher: NatsConnection | undefined;
   const stop = async () => {
+    await launcher?.close();
     await supervision?.stop();
     await nats?.stop();
   };
@@ -171,12 +184,9 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
     const want: Record<string, number> = options.monolithic
       ? { "tandem-monolithic": 1 }
       : { "tandem-prefill": options.prefill, "tandem-decode": options.decode, "tandem-gateway": 1, "tandem-kv-broker": 1 };
-    const nc = await connect({ servers: natsUrl, name: "tandem-launcher" });
-    try {
-      await waitUntilReady(nc, cluster, want, options.readyTimeoutMs ?? 60_000);
-    } finally {
-      await nc.close();
-    }
+    launcher = await connect({ servers: natsUrl, name: "tandem-launcher", maxReconnectAttempts: -1 });
+    await waitUntilReady(launcher, cluster, want, options.readyTimeoutMs ?? 60_000);
+    answerNodeStatus(launcher, subjectsFor(cluster).nodeStatus, supervision);
   } catch (error) {
     await stop();
     throw new Error(`${error instanceof Error ? error.message : String(error)}\nlast process output:\n${recentOutput.join("\n")}`);

@@ -4,7 +4,8 @@
 // the node, and a node that gives up calls `onGiveUp` (the CLI exits non-zero so an orchestrator takes over).
 import type { ChildProcess } from "node:child_process";
 import { Data, Effect, Exit, Fiber } from "effect";
-import { child, type ChildSpec, makeSupervisor, type Supervisor, type SupervisorStatus } from "../supervision/index.ts";
+import { child, type ChildSpec, type ChildStatus, makeSupervisor, type Supervisor, type SupervisorStatus } from "../supervision/index.ts";
+import type { SupervisedProcess } from "../protocol/index.ts";
 import type { Role } from "../cli/roles.ts";
 
 export interface ClusterProcess {
@@ -43,6 +44,8 @@ export interface NodeSupervision {
   /** Current incarnation of every process, in start order. */
   readonly processes: () => ReadonlyArray<ClusterProcess>;
   readonly status: () => Promise<SupervisorStatus>;
+  /** Every supervised process with its state and restart count (the tree flattened). */
+  readonly processStatus: () => Promise<ReadonlyArray<SupervisedProcess>>;
   /** Restarts of worker processes so far, over the whole tree. */
   readonly restarts: () => Promise<number>;
   readonly stop: () => Promise<void>;
@@ -51,6 +54,9 @@ export interface NodeSupervision {
 /** A pool tolerates a crash every few seconds (the chaos harness kills one every 10 s) but not a crash loop. */
 const POOL_INTENSITY = { maxRestarts: 10, period: "30 seconds" } as const;
 const NODE_INTENSITY = { maxRestarts: 3, period: "60 seconds" } as const;
+
+const leaves = (status: SupervisorStatus): ReadonlyArray<ChildStatus> =>
+  status.children.flatMap((c) => (c.supervisor === undefined ? [c] : leaves(c.supervisor)));
 
 const totalRestarts = (status: SupervisorStatus): number =>
   status.children.reduce((sum, c) => sum + c.restarts + (c.supervisor === undefined ? 0 : totalRestarts(c.supervisor)), 0);
@@ -108,6 +114,17 @@ export const superviseProcesses = (specs: ReadonlyArray<ProcessSpec>, options: N
     processes: () => specs.map((s) => current.get(s.id)).filter((p): p is ClusterProcess => p !== undefined),
     status: () => Effect.runPromise(node.status),
     restarts: () => Effect.runPromise(node.status.pipe(Effect.map(totalRestarts))),
+    processStatus: () =>
+      Effect.runPromise(node.status).then((status) =>
+        leaves(status).map((c) => ({
+          id: c.id,
+          role: current.get(c.id)?.role ?? "",
+          pid: current.get(c.id)?.child.pid ?? 0,
+          state: c.state,
+          restarts: c.restarts,
+          ...(c.lastFailure === undefined ? {} : { lastFailure: c.lastFailure }),
+        }))
+      ),
     stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined),
   };
 };

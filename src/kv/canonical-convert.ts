@@ -29,12 +29,15 @@ export const convertCanonicalLayer = (
   const runs = runElements === 0 ? 0 : planeElements / runElements;
   const inRun = runElements * dtypeBytes(from.dtype);
   const outRun = runElements * dtypeBytes(to.dtype);
+  // Runs of one head follow each other, so a kernel's lookup table is loaded once per head, not once per run.
+  const heads = Math.min(runs, perHead ? from.kvHeads : 1);
   for (const plane of [0, 1] as const) {
-    for (let r = 0; r < runs; r++) {
-      const head = r % from.kvHeads;
-      const run = plane * runs + r;
+    for (let head = 0; head < heads; head++) {
       const convert = converter(scaleOf(from, layer, plane, head), scaleOf(to, layer, plane, head));
-      convert(layerBytes.subarray(run * inRun, (run + 1) * inRun), out.subarray(run * outRun, (run + 1) * outRun), report);
+      for (let r = head; r < runs; r += heads) {
+        const run = plane * runs + r;
+        convert(layerBytes.subarray(run * inRun, (run + 1) * inRun), out.subarray(run * outRun, (run + 1) * outRun), report);
+      }
     }
   }
   return out;

@@ -290,6 +290,28 @@ export type AlertEvent = typeof AlertEvent.Type;
 
 export const BrokerStatsQuery = Schema.TaggedStruct("BrokerStatsQuery", { v: V });
 
+/** Asked of every node (a `tandem up` launcher) on `node.status`; each answers with its supervised processes. */
+export const NodeStatusQuery = Schema.TaggedStruct("NodeStatusQuery", { v: V });
+
+export const SupervisedProcess = Schema.Struct({
+  id: Schema.String,
+  role: Schema.String,
+  pid: Count,
+  state: Schema.Literals(["running", "restarting", "stopped"]),
+  /** Times the node started this process again after it exited. */
+  restarts: Count,
+  lastFailure: Schema.optionalKey(Schema.String),
+});
+export type SupervisedProcess = typeof SupervisedProcess.Type;
+
+export const NodeStatus = Schema.TaggedStruct("NodeStatus", {
+  v: V,
+  /** `<hostname>:<pid>` of the launcher. */
+  node: Schema.String,
+  processes: Schema.Array(SupervisedProcess),
+});
+export type NodeStatus = typeof NodeStatus.Type;
+
 export const LeaseRecord = Schema.Struct({
   transferId: Schema.String,
   requestId: Schema.String,

@@ -25,6 +25,8 @@ export interface Subjects {
   readonly kvData: (transferId: string) => string;
   /** Credits flow receiver → sender. */
   readonly kvCredit: (transferId: string) => string;
+  /** Asked of every node launcher (not a queue group: each answers for its own processes). */
+  readonly nodeStatus: string;
   /** Broadcasts: `transfer` (the broker, a transfer ended), `alert` (a worker quarantined itself). */
   readonly events: (kind: "transfer" | "alert") => string;
   /** NATS KV bucket holding membership records (one key per worker). */
@@ -46,6 +48,7 @@ export const subjectsFor = (cluster: string): Subjects => {
     kvData: (transferId) => `${root}.kv.${assertSubjectToken("transfer id", transferId)}.data`,
     kvCredit: (transferId) => `${root}.kv.${assertSubjectToken("transfer id", transferId)}.credit`,
     events: (kind) => `${root}.events.${kind}`,
+    nodeStatus: `${root}.node.status`,
     membersBucket: `tandem_${cluster}_members`,
     leasesBucket: `tandem_${cluster}_leases`,
   };

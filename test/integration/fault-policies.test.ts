@@ -3,6 +3,7 @@
 // more work) and on events.alert — and every answer is still the monolithic one.
 import { Effect } from "effect";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { clusterStatus } from "../../src/cli/status.ts";
 import { generate } from "../../src/client/client.ts";
 import { AlertEvent, decodeMessage, MemberRecord } from "../../src/protocol/index.ts";
 import { referenceTokens, startTestCluster, type TestCluster } from "../support/cluster.ts";
@@ -56,6 +57,12 @@ describe("fault policies in a live cluster", () => {
     expect(alerts[0]).toMatchObject({ workerId: "decode-0", faultClass: "fatal" });
     // Quarantined means out of routing: everything now decodes on decode-1.
     for (let i = 0; i < 3; i++) expect((await answer(t))?.decodeWorker).toBe("decode-1");
+    // `tandem status` shows it, with the node's process restart counts beside each worker.
+    const status = await clusterStatus(t.nc, t.subjects.cluster);
+    expect(status.quarantined).toEqual(["decode-0"]);
+    expect(status.pools.decode.find((w) => w.id === "decode-0")).toMatchObject({ health: "quarantined", faults: { fatal: 1 } });
+    expect(status.nodes).toHaveLength(1);
+    expect(status.nodes[0]!.processes.map((p) => p.id).sort()).toEqual(["broker-0", "decode-0", "decode-1", "gateway-0", "prefill-0"]);
   }, 120_000);
 
   it("device-reset on a prefill worker: the driver restarts, the request is re-routed, the worker serves again", async () => {
