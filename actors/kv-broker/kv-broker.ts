@@ -25,6 +25,7 @@ import {
   unavailable,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
+import { openResilientBucket } from "../../src/transport/resilient-bucket.ts";
 import { NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { DEFAULT_CHUNK_BYTES, chunkSizeFor } from "../../src/kv/chunking.ts";
 
@@ -48,7 +49,7 @@ export const runKvBroker = (config: KvBrokerConfig) =>
     const log = yield* Log;
     const chunkBytes = chunkSizeFor(maxPayload, config.chunkBytes ?? DEFAULT_CHUNK_BYTES);
     const leaseBucket = yield* Effect.tryPromise({
-      try: () => connection.jetstream().views.kv(subjects.leasesBucket, { history: 1, storage: StorageType.Memory }),
+      try: () => openResilientBucket(connection, subjects.leasesBucket, { history: 1, storage: StorageType.Memory }),
       catch: (cause) => unavailable("jetstream_unavailable", `cannot open ${subjects.leasesBucket}: ${String(cause)}`),
     });
     // The lease table lives here; the KV bucket mirrors it for operators. Mirror writes go through one

@@ -3,7 +3,7 @@
 // under a deadline. The caller gets the first token from the prefill worker, the rest straight from the
 // decode worker, and exactly one final message (GenerateDone or GenerateFailed) from here.
 import { Clock, Deferred, Effect, Result } from "effect";
-import { createInbox } from "nats";
+import { createInbox, Events, type Msg } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import { DEFAULT_MAX_LOAD, pickLeastLoaded } from "../../src/policy/least-loaded.ts";
 import { canTranslateKv } from "../../src/engine/emulated/kv-translation.ts";
@@ -15,7 +15,7 @@ import {
   decodeMessageResult,
   encodeMessage,
   GATEWAY_QUEUE,
-  type GenerateRequest,
+  GenerateRequest,
   internal,
   invalidRequest,
   type MemberRecord,
@@ -36,6 +36,7 @@ import { type MembershipView, watchMembership } from "../../src/transport/member
 import { ask, NatsClient, subscribeScoped, tell } from "../../src/transport/nats-client.ts";
 import { RequestLifecycle } from "./request-lifecycle.ts";
 import { TokenRelay } from "./token-relay.ts";
+import { AnswerLog } from "./answer-log.ts";
 import { type GenerateLimits, generateRequestHandler, refuseGenerate, type ServeResult } from "./generate-endpoint.ts";
 
 export interface GatewayConfig extends GenerateLimits {
@@ -58,6 +59,9 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 const ADMISSION_POLL_MS = 5;
+/** How long a finished answer is kept for a client that reconnects and resumes. */
+const ANSWER_KEEP_MS = 60_000;
+const decodeGenerateRequest = decodeMessageResult(GenerateRequest);
 const decodeTransferEvent = decodeMessageResult(TransferEvent);
 const decodeChunk = decodeMessageResult(TokenChunk);
 
@@ -79,9 +83,16 @@ export const runGateway = (config: GatewayConfig) =>
     const log = yield* Log;
     const membership: MembershipView = yield* watchMembership(subjects.membersBucket, config.heartbeatMs);
     const assigned = new Map<string, number>();
+    const answers = new AnswerLog(ANSWER_KEEP_MS);
     const transfers = new Map<string, TransferWatch>();
     let tieBreak = 0;
-    const gatewayStartedAt = yield* Clock.currentTimeMillis;
+    /** When this gateway's view of membership last started from nothing: at start, and after each reconnect. */
+    let viewSince = yield* Clock.currentTimeMillis;
+    yield* Effect.forkScoped(
+      Effect.promise(async () => {
+        for await (const status of connection.status()) if (status.type === Events.Reconnect) viewSince = Date.now();
+      }),
+    );
 
     yield* subscribeScoped(subjects.events("transfer"), (msg) => {
       const event = decodeTransferEvent(msg.data);
@@ -111,10 +122,10 @@ export const runGateway = (config: GatewayConfig) =>
     const pickPair = (model: string | undefined, avoid: ReadonlySet<string>) =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis;
-        // A gateway that has just started may not have heard every heartbeat yet, and a request being recovered
-        // may find a pool restarting: "no workers" means "not yet" for two heartbeat intervals.
+        // A gateway that has just started or reconnected may not have heard every heartbeat yet, and a request
+        // being recovered may find a pool restarting: "no workers" means "not yet" for two heartbeat intervals.
         const patient = Clock.currentTimeMillis.pipe(
-          Effect.map((now) => now - Math.max(gatewayStartedAt, avoid.size > 0 ? startedAt : 0) < config.heartbeatMs * 2),
+          Effect.map((now) => now - Math.max(viewSince, avoid.size > 0 ? startedAt : 0) < config.heartbeatMs * 2),
         );
         const choose = (live: ReadonlyArray<MemberRecord>, mayWait: boolean) => {
           const healthy = live.filter((m) => m.health === undefined || m.health === "serving");
@@ -323,7 +334,11 @@ export const runGateway = (config: GatewayConfig) =>
 
     const serve = (request: GenerateRequest, requestId: string, inbox: string, maxTokens: number, admittedAt: number) =>
       Effect.gen(function* (): Effect.fn.Return<ServeResult, TandemError, NatsClient> {
-        const relay = new TokenRelay((payload) => connection.publish(inbox, payload));
+        answers.open(requestId);
+        const relay = new TokenRelay((payload) => {
+          answers.chunk(requestId, payload);
+          connection.publish(inbox, payload);
+        });
         const failed = new Set<string>();
         let crashes = 0;
         for (let attempt = 0;; attempt++) {
@@ -343,7 +358,19 @@ export const runGateway = (config: GatewayConfig) =>
         }
       });
 
-    const handle = generateRequestHandler(config, serve);
+    const served = generateRequestHandler(config, serve, (requestId, payload) => answers.final(requestId, payload, performance.now()));
+    /** A resume of a request this gateway knows gets what was sent again; anything else is served. */
+    const handle = (msg: Msg) =>
+      Effect.suspend(() => {
+        const request = decodeGenerateRequest(msg.data);
+        const sent = Result.isSuccess(request) && request.success.resume === true && request.success.requestId !== undefined
+          ? answers.sent(request.success.requestId)
+          : undefined;
+        if (sent === undefined || !msg.reply) return served(msg);
+        for (const payload of sent) connection.publish(msg.reply, payload);
+        log.info({ requestId: Result.isSuccess(request) ? request.success.requestId : "", messages: sent.length }, "request resumed");
+        return Effect.void;
+      });
 
     const actor = yield* makeActor({
       name: "tandem-gateway",

@@ -67,8 +67,11 @@ const validate = (limits: GenerateLimits, request: GenerateRequest) => {
   return Effect.succeed({ maxTokens, timeoutMs });
 };
 
+/** Sees each final message as it is published (the gateway keeps them for resumes). */
+export type OnFinal = (requestId: string, payload: Uint8Array) => void;
+
 /** The mailbox handler for the generate subject around `serve`. */
-export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R>) => (msg: Msg) =>
+export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R>, onFinal?: OnFinal) => (msg: Msg) =>
   Effect.gen(function* () {
     const { connection } = yield* NatsClient;
     const log = yield* Log;
@@ -79,7 +82,11 @@ export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R
       return;
     }
     let requestId = nuid.next();
-    const publish = (payload: Uint8Array) => Effect.sync(() => connection.publish(inbox, payload));
+    const publish = (payload: Uint8Array) =>
+      Effect.sync(() => {
+        connection.publish(inbox, payload);
+        onFinal?.(requestId, payload);
+      });
     yield* Effect.gen(function* () {
       if (msg.data.length > limits.maxRequestBytes) {
         return yield* Effect.fail(

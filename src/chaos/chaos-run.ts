@@ -111,7 +111,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosSummary> => 
       if (faultClass !== undefined) faultsInjected[faultClass]++;
     },
   });
-  const nc = await connect({ servers: cluster.natsUrl, name: "tandem-chaos" });
+  const nc = await connect({ servers: cluster.natsUrl, name: "tandem-chaos", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const subjects = subjectsFor(cluster.cluster);
   const counts = { accepted: 0, completed: 0, failedTyped: 0, lost: 0, duplicateTokens: 0, gapTokens: 0, mismatched: 0, overDeadline: 0, migrations: 0 };
   const failures: Record<string, number> = {};

@@ -1,8 +1,9 @@
 // A small NATS client for the generate call, for the CLI, tests and anyone embedding Tandem in a Node or
 // Deno program. It publishes one GenerateRequest with a private reply inbox, puts the streamed chunks in
-// `seq` order and resolves once the final message and every chunk it counts have arrived.
+// `seq` order and resolves once the final message and every chunk it counts have arrived. If the connection
+// reconnects meanwhile (a NATS restart drops messages), it asks again with `resume`, and the gateway re-sends.
 import { Result } from "effect";
-import { createInbox, type NatsConnection } from "nats";
+import { createInbox, Events, type NatsConnection, nuid, type Status } from "nats";
 import {
   CURRENT_VERSION,
   decodeMessageResult,
@@ -56,8 +57,9 @@ export const generate = (
   options: GenerateOptions = {},
 ): Promise<GenerateOutcome> => {
   const started = performance.now();
-  const payload = encodeMessage(GenerateRequest, { _tag: "GenerateRequest", ...request });
-  const requestId = request.requestId ?? "";
+  // Every request gets an id, so that after a reconnect it can be resumed rather than run again.
+  const requestId = request.requestId ?? nuid.next();
+  const payload = encodeMessage(GenerateRequest, { _tag: "GenerateRequest", ...request, requestId });
   const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
   const outcome = (final: GenerateDone | GenerateFailed, bySeq: Map<number, TokenChunk>, duplicates: number, firstAt: number) => {
     const chunks = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
@@ -90,9 +92,24 @@ export const generate = (
     let duplicates = 0;
     let firstAt = Number.NaN;
     let final: GenerateDone | GenerateFailed | undefined;
+    /** Set once this request was re-sent after a reconnect: chunks we already hold may then come again. */
+    let resumed = false;
     const inbox = nc.subscribe(createInbox());
+    // NATS drops messages while a server restarts. After a reconnect, ask the gateway to re-send what it sent.
+    // nats.js hands out a queued iterator that can be stopped; the type only promises an AsyncIterable.
+    const connection = nc.status() as AsyncIterable<Status> & { readonly stop?: () => void };
+    void (async () => {
+      for await (const status of connection) {
+        if (status.type !== Events.Reconnect || final !== undefined) continue;
+        resumed = true;
+        nc.publish(subjects.generate, encodeMessage(GenerateRequest, { _tag: "GenerateRequest", ...request, requestId, resume: true }), {
+          reply: inbox.getSubject(),
+        });
+      }
+    })();
     const finish = (result: GenerateDone | GenerateFailed) => {
       clearTimeout(timer);
+      connection.stop?.();
       inbox.unsubscribe();
       resolve(outcome(result, bySeq, duplicates, firstAt));
     };
@@ -119,8 +136,12 @@ export const generate = (
         const message = reply.success;
         if (message._tag === "TokenChunk") {
           if (Number.isNaN(firstAt)) firstAt = performance.now();
-          if (bySeq.has(message.seq)) duplicates++;
-          else {
+          const held = bySeq.get(message.seq);
+          if (held !== undefined) {
+            // A resume re-sends what we may already hold; only a different token at a held position is an error.
+            const same = held.tokens.length === message.tokens.length && held.tokens.every((t, i) => t === message.tokens[i]);
+            if (!resumed || !same) duplicates++;
+          } else {
             bySeq.set(message.seq, message);
             options.onChunk?.(message);
           }

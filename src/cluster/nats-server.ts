@@ -9,7 +9,10 @@ import { join } from "node:path";
 export interface NatsServerHandle {
   readonly url: string;
   readonly port: number;
-  readonly pid: number;
+  /** The current server process (a restart starts a new one). */
+  readonly pid: () => number;
+  /** Kills the server (SIGKILL, as a crash), waits `downMs`, starts it again on the same port and store. */
+  readonly restart: (downMs: number) => Promise<void>;
   readonly stop: () => Promise<void>;
 }
 
@@ -63,22 +66,37 @@ export const startNatsServer = async (options: NatsServerOptions = {}): Promise<
     ...(options.maxPayload ? [`max_payload: ${Math.min(options.maxPayload, 8 * 1024 * 1024)}`] : []),
   ].join("\n");
   writeFileSync(join(dir, "nats.conf"), config);
-  const child = spawn(binary, ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (d) => (stderr += String(d)));
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`nats-server did not start on port ${port}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  const launch = async () => {
+    const child = spawn(binary, ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr += String(d)));
+    const deadline = Date.now() + 10_000;
+    while (!(await canConnect(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new Error(`nats-server did not start on port ${port}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
     }
-    await new Promise((r) => setTimeout(r, 25));
+    return child;
+  };
+  let child: ChildProcess;
+  try {
+    child = await launch();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
-    pid: child.pid ?? 0,
+    pid: () => child.pid ?? 0,
+    restart: async (downMs) => {
+      child.kill("SIGKILL");
+      await exited(child);
+      await new Promise((r) => setTimeout(r, downMs));
+      child = await launch();
+    },
     stop: async () => {
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);

@@ -26,7 +26,7 @@ export class ProcessExited extends Data.TaggedError("ProcessExited")<{
   readonly code: number | null;
   readonly signal: string | null;
 }> {
-  get message() {
+  override get message() {
     return `process ${this.id} exited (${this.signal ?? `code ${this.code}`})`;
   }
 }

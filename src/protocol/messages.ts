@@ -20,6 +20,11 @@ export const GenerateRequest = Schema.TaggedStruct("GenerateRequest", {
   model: Schema.optionalKey(Schema.String),
   timeoutMs: Schema.optionalKey(Schema.Int),
   requestId: Schema.optionalKey(Schema.String),
+  /**
+   * Set by a client asking again after a reconnect (same requestId, same reply inbox): the gateway re-sends what
+   * it has sent for that request so far instead of running it again; a request it does not know runs as new.
+   */
+  resume: Schema.optionalKey(Schema.Boolean),
 });
 export type GenerateRequest = typeof GenerateRequest.Type;
 

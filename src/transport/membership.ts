@@ -2,9 +2,10 @@
 // removes records of workers that died without saying goodbye. Readers keep a live view from a watch and
 // drop records whose last heartbeat is older than two intervals, so a dead worker leaves routing fast.
 import { Clock, Effect, Result, Scope } from "effect";
-import { type KV, StorageType } from "nats";
+import { Events, type KvEntry, type QueuedIterator, StorageType } from "nats";
 import { decodeMessageResult, encodeMessage, MemberRecord, type TandemError, unavailable } from "../protocol/index.ts";
 import { NatsClient } from "./nats-client.ts";
+import { openResilientBucket } from "./resilient-bucket.ts";
 
 /** A record older than this many heartbeat intervals is treated as dead. */
 export const MISSED_HEARTBEATS_ALLOWED = 2;
@@ -13,7 +14,7 @@ const openBucket = (bucket: string, heartbeatMs: number) =>
   Effect.gen(function* () {
     const { connection } = yield* NatsClient;
     return yield* Effect.tryPromise({
-      try: () => connection.jetstream().views.kv(bucket, { history: 1, ttl: heartbeatMs * 5, storage: StorageType.Memory }),
+      try: () => openResilientBucket(connection, bucket, { history: 1, ttl: heartbeatMs * 5, storage: StorageType.Memory }),
       catch: (cause) =>
         unavailable("jetstream_unavailable", `cannot open KV bucket ${bucket} (is JetStream enabled?): ${String(cause)}`),
     });
@@ -29,7 +30,8 @@ export const registerMember = (bucket: string, heartbeatMs: number, current: () 
       const now = yield* Clock.currentTimeMillis;
       const draft = current();
       const record = encodeMessage(MemberRecord, { ...draft, _tag: "MemberRecord", heartbeatAt: now, heartbeatMs });
-      yield* Effect.promise(() => kv.put(draft.id, record).catch(() => 0));
+      // A failed beat (NATS restarting) is simply missed; the next one re-creates the bucket if it was lost.
+      yield* Effect.promise(() => kv.put(draft.id, record).catch(() => undefined));
     });
     yield* beat;
     yield* Effect.forkScoped(Effect.forever(Effect.sleep(heartbeatMs).pipe(Effect.andThen(beat))));
@@ -49,14 +51,12 @@ export const watchMembership = (
   heartbeatMs: number,
 ): Effect.Effect<MembershipView, TandemError, NatsClient | Scope.Scope> =>
   Effect.gen(function* () {
-    const kv: KV = yield* openBucket(bucket, heartbeatMs);
+    const { connection } = yield* NatsClient;
+    const kv = yield* openBucket(bucket, heartbeatMs);
     const members = new Map<string, MemberRecord>();
-    const iterator = yield* Effect.acquireRelease(
-      Effect.promise(() => kv.watch()),
-      (it) => Effect.sync(() => it.stop()),
-    );
-    const follow = Effect.promise(async () => {
-      for await (const entry of iterator) {
+    /** Follows one watch until it ends (the stream went away with a NATS restart) or is stopped. */
+    const follow = async (watch: QueuedIterator<KvEntry>) => {
+      for await (const entry of watch) {
         if (entry.operation !== "PUT") {
           members.delete(entry.key);
           continue;
@@ -64,8 +64,29 @@ export const watchMembership = (
         const decoded = decodeRecord(entry.value);
         if (Result.isSuccess(decoded)) members.set(entry.key, decoded.success);
       }
+    };
+    let watch = yield* Effect.promise(async () => (await kv.current()).watch());
+    void follow(watch);
+    // After a reconnect the server may have lost the bucket (memory storage): watch it afresh. Records missed in
+    // between are not lost for long: every worker re-puts its record each heartbeat.
+    const rewatch = Effect.promise(async () => {
+      for await (const status of connection.status()) {
+        if (status.type !== Events.Reconnect) continue;
+        watch.stop();
+        // JetStream may take a moment to be ready after the server comes back.
+        for (let tries = 0; tries < 20; tries++) {
+          const fresh = await kv.reopen().then((b) => b.watch()).catch(() => undefined);
+          if (fresh !== undefined) {
+            watch = fresh;
+            void follow(watch);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     });
-    yield* Effect.forkScoped(follow);
+    yield* Effect.forkScoped(rewatch);
+    yield* Effect.addFinalizer(() => Effect.sync(() => watch.stop()));
     const live = Clock.currentTimeMillis.pipe(
       Effect.map((now) =>
         [...members.values()].filter((m) => now - m.heartbeatAt <= m.heartbeatMs * MISSED_HEARTBEATS_ALLOWED)

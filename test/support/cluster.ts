@@ -37,7 +37,7 @@ export const startTestCluster = async (options: Omit<LocalClusterOptions, "model
       if (process.env.TANDEM_TEST_VERBOSE) process.stderr.write(`[${role}] ${line}\n`);
     },
   });
-  const nc = await connect({ servers: cluster.natsUrl, name: "tandem-test" });
+  const nc = await connect({ servers: cluster.natsUrl, name: "tandem-test", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const port = Number(new URL(cluster.natsUrl.replace("nats://", "http://")).port);
   if (!nc.info?.server_id || nc.getServer() !== `127.0.0.1:${port}` || !cluster.nats) {
     throw new Error(`test connection did not reach the private nats-server on port ${port}`);
