@@ -1,6 +1,6 @@
 // Layout permutes inside a block: token-major NHD ↔ head-major HND, and V transposed (heads, dim, page) ↔
 // HND (llama.cpp stores V that way without flash attention). They run in WebAssembly over staged chunks of
-// whole blocks (wasm/wasm-heap.ts): JavaScript pays ~100 ns per TypedArray.set call, more than moving a
+// whole blocks (wasm/wasm-heap.ts): JavaScript pays 100–150 ns per TypedArray.set call, more than moving a
 // 256-byte head_dim row costs, and ~2 ns per element in a loop. Each kernel writes its destination
 // contiguously, reads only the valid tokens and writes zeros in place of the rest.
 import { type KernelShape, shapeBlockBytes, validTokens } from "./kernel-shape.ts";

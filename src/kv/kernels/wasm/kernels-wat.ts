@@ -51,7 +51,7 @@ const zeros = (dst: string, bytes: string) => `
     (if ${get("fill")} (then (memory.fill ${get(dst)} ${i32(0)} ${get("fill")})))
     ${set(dst, add(get(dst), get("fill")))}`;
 
-interface ElementKernel {
+interface ElementKernelSpec {
   readonly name: string;
   /** Bytes of one input and one output element. */
   readonly inBytes: number;
@@ -71,7 +71,7 @@ interface ElementKernel {
 }
 
 /** UNROLL passes of `body`, each followed by a move of $in and $out to the next pass. */
-const turn = (k: ElementKernel, body: string) =>
+const turn = (k: ElementKernelSpec, body: string) =>
   Array.from(
     { length: UNROLL },
     () => `${body}
@@ -84,7 +84,7 @@ const turn = (k: ElementKernel, body: string) =>
  * TurboFan rebuilds every vector constant once per basic block, so long turns without branches amortise
  * that over more elements; a fallback costs one branch per turn.
  */
-const elementKernel = (k: ElementKernel) => `
+const elementKernel = (k: ElementKernelSpec) => `
   (func (export "${k.name}") (param $in i32) (param $out i32) (param $n i32) ${k.params ?? ""}
     (local $end i32) ${k.slow === undefined ? "" : locals("v128", "odd")} ${k.locals ?? ""}
     ${set("end", add(get("in"), mul(get("n"), i32(k.inBytes))))}

@@ -9,7 +9,7 @@ import { KERNELS_WASM_BASE64 } from "./kernels-wasm.ts";
 import { OVERRUN_BYTES, TABLE_BYTES } from "./kernels-wat.ts";
 
 export type ElementKernel = (input: number, output: number, n: number) => void;
-type UnitKernel = (input: number, output: number, units: number, page: number, inner: number, valid: number) => void;
+type UnitKernel = (input: number, output: number, units: number, page: number, dim: number, valid: number) => void;
 
 // The WebAssembly global, typed here because the project's TypeScript libs (ES2023 + Node) do not declare it.
 interface WasmMemory {
