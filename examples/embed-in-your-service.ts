@@ -26,7 +26,7 @@ const modelPath = resolveModelPath(undefined);
 
 // Your service's actors: each is an Effect that registers its subscriptions in the surrounding Scope.
 const actors = Effect.gen(function* () {
-  yield* runKvBroker({ subjects, sweepMs: 100 });
+  yield* runKvBroker({ subjects, sweepMs: 100, leaseTtlMs: 10_000 });
   yield* runGateway({ ...GATEWAY_DEFAULTS, subjects });
   // Prefill and decode need engines with the same sequence count (llama.cpp state only loads into one).
   const prefillEngine = yield* makeLlamaCppEngine({ modelPath });

@@ -1,8 +1,10 @@
-// The KV broker owns every transfer: it allocates the id and a lease (mirrored to a NATS KV bucket so an
-// operator can see it), tells the receiver to get ready, and ends the lease when the receiver confirms,
-// either side aborts, or the TTL runs out. Every end is published on events.transfer.
-import { Clock, Effect, Queue, Schema } from "effect";
-import { type Msg, StorageType } from "nats";
+// The KV broker owns every transfer: it allocates the id and a lease, tells the receiver to get ready, and ends
+// the lease when the receiver confirms, either side aborts, or the TTL runs out. Every end is published on
+// events.transfer. Leases are mirrored to a NATS KV bucket whose entries age out after the lease TTL, so a
+// broker that dies leaves nothing there for longer than one TTL; a broker that starts takes over the leases a
+// predecessor left in the bucket and ends them like its own.
+import { Clock, Effect, Queue, Result, Schema } from "effect";
+import type { Msg } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import {
   Ack,
@@ -25,15 +27,20 @@ import {
   unavailable,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
-import { openResilientBucket } from "../../src/transport/resilient-bucket.ts";
 import { NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { DEFAULT_CHUNK_BYTES, chunkSizeFor } from "../../src/kv/chunking.ts";
+import { openLeaseBucket } from "./lease-bucket.ts";
 
 export interface KvBrokerConfig {
   readonly subjects: Subjects;
   readonly chunkBytes?: number;
   /** How often expired leases are swept. */
   readonly sweepMs: number;
+  /**
+   * The longest lease the broker grants (a longer `ttlMs` asked for is cut to it) and the lease bucket's max_age
+   * (`TANDEM_LEASE_TTL_MS` for `tandem broker`).
+   */
+  readonly leaseTtlMs: number;
 }
 
 const decodeOpen = decodeMessage(TransferOpen);
@@ -41,6 +48,7 @@ const decodeComplete = decodeMessage(TransferComplete);
 const decodeAbort = decodeMessage(TransferAbort);
 const decodeStats = decodeMessage(BrokerStatsQuery);
 const encodeLease = Schema.encodeSync(LeaseRecordSchema);
+const decodeLease = Schema.decodeUnknownResult(LeaseRecordSchema);
 
 export const runKvBroker = (config: KvBrokerConfig) =>
   Effect.gen(function* () {
@@ -48,11 +56,12 @@ export const runKvBroker = (config: KvBrokerConfig) =>
     const { connection, maxPayload } = yield* NatsClient;
     const log = yield* Log;
     const chunkBytes = chunkSizeFor(maxPayload, config.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+    const { leaseTtlMs } = config;
     const leaseBucket = yield* Effect.tryPromise({
-      try: () => openResilientBucket(connection, subjects.leasesBucket, { history: 1, storage: StorageType.Memory }),
+      try: () => openLeaseBucket(connection, subjects.leasesBucket, leaseTtlMs),
       catch: (cause) => unavailable("jetstream_unavailable", `cannot open ${subjects.leasesBucket}: ${String(cause)}`),
     });
-    // The lease table lives here; the KV bucket mirrors it for operators. Mirror writes go through one
+    // The lease table lives here; the KV bucket mirrors it for operators and a successor. Mirror writes go through one
     // ordered writer fiber so they never sit on a request's path and a delete never overtakes its put.
     const mirror = yield* Queue.bounded<() => Promise<unknown>>(4096);
     yield* Effect.forkScoped(
@@ -65,6 +74,23 @@ export const runKvBroker = (config: KvBrokerConfig) =>
     const leases = new Map<string, LeaseRecord>();
     /** requestKey → transferId, so a transfer can be aborted by the request it belongs to. */
     const byRequest = new Map<string, string>();
+    // Leases a broker before this one left in the bucket (it died within the last TTL) are taken over, so each
+    // still ends with an event and, unless completed, a cancel to its receiver.
+    const inherited = yield* Effect.tryPromise(async () => {
+      const kv = await leaseBucket.current();
+      const found: LeaseRecord[] = [];
+      for await (const key of await kv.keys()) {
+        const entry = await kv.get(key);
+        const lease = entry?.operation === "PUT" ? decodeLease(entry.json()) : undefined;
+        if (lease !== undefined && Result.isSuccess(lease)) found.push(lease.success);
+      }
+      return found;
+    }).pipe(Effect.catch(() => Effect.succeed([] as LeaseRecord[])));
+    for (const lease of inherited) {
+      leases.set(lease.transferId, lease);
+      byRequest.set(requestKey(lease.requestId, lease.attempt), lease.transferId);
+    }
+    if (inherited.length > 0) log.info({ leases: inherited.length }, "took over leases left by an earlier broker");
     const counters = { opened: 0, completed: 0, aborted: 0, expired: 0, bytesMoved: 0 };
     let nextId = 0;
     // Ids only need to be unique across broker restarts: the start time and pid make them so.
@@ -105,6 +131,7 @@ export const runKvBroker = (config: KvBrokerConfig) =>
         const open = yield* decodeOpen(msg.data);
         const now = yield* Clock.currentTimeMillis;
         const transferId = `t${idPrefix}${(nextId++).toString(36)}`;
+        const ttlMs = Math.min(open.ttlMs, leaseTtlMs);
         const lease: LeaseRecord = {
           transferId,
           requestId: open.requestId,
@@ -112,7 +139,7 @@ export const runKvBroker = (config: KvBrokerConfig) =>
           sender: open.sender,
           receiver: open.receiver,
           openedAt: now,
-          expiresAt: now + open.ttlMs,
+          expiresAt: now + ttlMs,
         };
         const key = requestKey(open.requestId, open.attempt);
         const previous = byRequest.get(key);
@@ -129,7 +156,7 @@ export const runKvBroker = (config: KvBrokerConfig) =>
           requestId: open.requestId,
           attempt: open.attempt,
           sender: open.sender,
-          ttlMs: open.ttlMs,
+          ttlMs,
         });
         yield* respond(msg, TransferOpened, { _tag: "TransferOpened", transferId, chunkBytes, leaseExpiresAt: lease.expiresAt });
       }).pipe(Effect.catch((error: TandemError) => respondFailure(msg, error)));

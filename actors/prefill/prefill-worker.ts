@@ -13,6 +13,7 @@ import {
   PrefillCommand,
   PrefillDone,
   type Subjects,
+  requestKey,
   TandemError,
   TransferAbort,
   TransferOpen,
@@ -26,6 +27,7 @@ import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transp
 import { sendKv } from "../../src/transport/nats-kv-channel.ts";
 import { sendKvTcp } from "../../src/transport/tcp-kv-channel.ts";
 import { kvPayloadOf } from "../../src/engine/emulated/kv-wire.ts";
+import { prefixAnnouncer } from "../../src/transport/prefix-events.ts";
 
 export interface PrefillWorkerConfig {
   readonly id: string;
@@ -58,6 +60,7 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
     let inFlight = 0;
 
     yield* registerWorker(subjects, config.heartbeatMs, config.id, "prefill", engine, () => inFlight, {}, config.driverHealth);
+    const prefixes = prefixAnnouncer(subjects, config.id, engine.info.sequences);
 
     /** Opens the transfer at the broker and streams `kv`; on any failure the transfer is aborted. */
     const handOver = (command: PrefillCommand, kv: Uint8Array) =>
@@ -131,6 +134,8 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
           );
         }
         inFlight++;
+        const key = requestKey(command.requestId, command.attempt);
+        yield* prefixes.started(key, command.prompt);
         yield* Effect.scoped(
           Effect.gen(function* () {
             const started = performance.now();
@@ -152,6 +157,7 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
             return kv;
           }),
         ).pipe(
+          Effect.ensuring(prefixes.finished(key)),
           Effect.flatMap((kv) => (kv === undefined ? Effect.void : handOver(command, kv))),
           Effect.ensuring(Effect.sync(() => void inFlight--)),
         );

@@ -5,8 +5,10 @@
 import { Clock, Deferred, Effect, Result } from "effect";
 import { createInbox, Events, type Msg } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
-import { DEFAULT_MAX_LOAD, pickLeastLoaded } from "../../src/policy/least-loaded.ts";
-import { canTranslateKv } from "../../src/engine/emulated/kv-translation.ts";
+import { DEFAULT_MAX_LOAD } from "../../src/policy/least-loaded.ts";
+import { kvMoveCost } from "../../src/policy/kv-move-cost.ts";
+import { kvTokensEstimate, placeRequest } from "../../src/policy/placement.ts";
+import { followPrefixIndex } from "../../src/transport/prefix-events.ts";
 import { recoveryVerdict } from "../../src/policy/recovery.ts";
 import {
   CancelCommand,
@@ -82,6 +84,7 @@ export const runGateway = (config: GatewayConfig) =>
     const { connection } = yield* NatsClient;
     const log = yield* Log;
     const membership: MembershipView = yield* watchMembership(subjects.membersBucket, config.heartbeatMs);
+    const prefixes = yield* followPrefixIndex(subjects);
     const assigned = new Map<string, number>();
     const answers = new AnswerLog(ANSWER_KEEP_MS);
     const transfers = new Map<string, TransferWatch>();
@@ -103,14 +106,14 @@ export const runGateway = (config: GatewayConfig) =>
 
     const adjust = (id: string, delta: number) => Effect.sync(() => assigned.set(id, (assigned.get(id) ?? 0) + delta));
 
-    /** Fails with Unavailable once `workerId` drops out of live membership. */
-    const lost = (workerId: string) =>
+    /** Fails with Unavailable once `worker` drops out of live membership (or is replaced by a restarted process). */
+    const lost = (worker: MemberRecord) =>
       Effect.gen(function* () {
         while (true) {
           yield* Effect.sleep(Math.max(50, config.heartbeatMs / 2));
           const live = yield* membership.live;
-          if (!live.some((m) => m.id === workerId)) {
-            return yield* Effect.fail(unavailable("worker_lost", `worker ${workerId} left the cluster mid-request`));
+          if (!live.some((m) => m.id === worker.id && m.pid === worker.pid)) {
+            return yield* Effect.fail(unavailable("worker_lost", `worker ${worker.id} (pid ${worker.pid}) left the cluster mid-request`));
           }
         }
       });
@@ -119,8 +122,11 @@ export const runGateway = (config: GatewayConfig) =>
      * Picks a pair for this attempt. A retry steers clear of workers that already failed this request: while only
      * they are left it waits (up to two heartbeats, enough for a dead one to leave membership) before taking them.
      */
-    const pickPair = (model: string | undefined, avoid: ReadonlySet<string>) =>
+    const pickPair = (request: GenerateRequest, maxTokens: number, avoid: ReadonlySet<string>) =>
       Effect.gen(function* () {
+        const model = request.model;
+        // Placement weighs prefix affinity (the prefix index), the decode workers' free KV, translation and link costs.
+        const placement = { model, kvTokens: kvTokensEstimate(request.prompt, maxTokens), cachedBlocks: prefixes.cachedBlocks(request.prompt) };
         const startedAt = yield* Clock.currentTimeMillis;
         // A gateway that has just started or reconnected may not have heard every heartbeat yet, and a request
         // being recovered may find a pool restarting: "no workers" means "not yet" for two heartbeat intervals.
@@ -130,7 +136,7 @@ export const runGateway = (config: GatewayConfig) =>
         const choose = (live: ReadonlyArray<MemberRecord>, mayWait: boolean) => {
           const healthy = live.filter((m) => m.health === undefined || m.health === "serving");
           const pick = (pool: ReadonlyArray<MemberRecord>) =>
-            pickLeastLoaded(pool, assigned, model, tieBreak++, DEFAULT_MAX_LOAD, canTranslateKv);
+            placeRequest(pool, assigned, placement, tieBreak++, { maxLoad: DEFAULT_MAX_LOAD, translationCost: kvMoveCost });
           if (avoid.size === 0) return pick(healthy);
           const fresh = pick(healthy.filter((m) => !avoid.has(m.id)));
           return fresh._tag === "Picked" || mayWait ? fresh : pick(healthy);
@@ -177,7 +183,7 @@ export const runGateway = (config: GatewayConfig) =>
       avoid: ReadonlySet<string>,
     ) =>
       Effect.gen(function* (): Effect.fn.Return<ServeResult, AttemptFailure, NatsClient> {
-        const { prefillWorker, decodeWorker } = yield* pickPair(request.model, avoid).pipe(Effect.mapError((error) => ({ error })));
+        const { prefillWorker, decodeWorker } = yield* pickPair(request, maxTokens, avoid).pipe(Effect.mapError((error) => ({ error })));
         yield* adjust(prefillWorker.id, 1);
         yield* adjust(decodeWorker.id, 1);
         let blamed = prefillWorker.id;
@@ -229,7 +235,7 @@ export const runGateway = (config: GatewayConfig) =>
             },
             PrefillDone,
             config.maxTimeoutMs,
-          ).pipe(Effect.raceFirst(lost(prefillWorker.id)));
+          ).pipe(Effect.raceFirst(lost(prefillWorker)));
           const firstIsEos = prefill.next === "eos";
           if (!firstIsEos) {
             relay.accept(0, [prefill.firstToken], encodeMessage(TokenChunk, {
@@ -299,7 +305,7 @@ export const runGateway = (config: GatewayConfig) =>
             },
             DecodeDone,
             config.maxTimeoutMs,
-          ).pipe(Effect.raceFirst(transferFailed), Effect.raceFirst(lost(decodeWorker.id)), Effect.raceFirst(broken));
+          ).pipe(Effect.raceFirst(transferFailed), Effect.raceFirst(lost(decodeWorker)), Effect.raceFirst(broken));
           // Every chunk the decode worker published came before its reply on the same connection.
           if (relay.nextSeq !== firstChunks + decoded.tokens) {
             return yield* Effect.fail(

@@ -1,6 +1,6 @@
 // Process entry points for each actor kind. `tandem up` starts one OS process per role; compose.yaml runs
 // the same commands in containers.
-import { Effect, Layer } from "effect";
+import { Effect, Layer, type Scope } from "effect";
 import { runDecodeWorker } from "../../actors/decode/decode-worker.ts";
 import { GATEWAY_DEFAULTS, runGateway } from "../../actors/request/gateway.ts";
 import { runKvBroker } from "../../actors/kv-broker/kv-broker.ts";
@@ -18,6 +18,7 @@ import { runMain } from "../runtime/run-main.ts";
 import { processFaultFor } from "../runtime/process-faults.ts";
 import { superviseWorkerEngine } from "../../actors/worker-driver.ts";
 import { readSettings } from "../runtime/settings.ts";
+import { openPrefixSpill, type PrefixSpillStore } from "../transport/prefix-spill-store.ts";
 import { NatsClient } from "../transport/nats-client.ts";
 
 export type Role = "gateway" | "broker" | "prefill" | "decode" | "monolithic";
@@ -48,15 +49,29 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
     Log.layer({ role, id, cluster: settings.cluster, ...(profile === undefined ? {} : { emulated: profileLabel(profile) }) }),
   );
   const modelPath = role === "prefill" || role === "decode" || role === "monolithic" ? resolveModelPath(modelFlag) : "";
-  const realEngine = Effect.suspend(() =>
+  // Prefill engines with prefix reuse spill evicted prefixes to the cluster's Object Store, and restore from it.
+  // Without JetStream's Object Store the engine still runs, only without the spill tier.
+  const prefixSpill: Effect.Effect<PrefixSpillStore | undefined, never, NatsClient | Log | Scope.Scope> = role === "prefill" && settings.prefixReuse
+    ? openPrefixSpill(subjects.prefixSpillBucket).pipe(
+      Effect.catch((error) =>
+        Effect.gen(function* () {
+          const log = yield* Log;
+          log.warn({ error: error.body }, "prefix spill tier unavailable; prefixes evicted here are recomputed");
+          return undefined;
+        })
+      ),
+    )
+    : Effect.succeed(undefined);
+  const realEngine = prefixSpill.pipe(Effect.flatMap((spill) =>
     makeLlamaCppEngine({
       ...engineOptions(modelPath, settings),
+      ...(spill === undefined ? {} : { prefixSpill: spill }),
       // Prefill engines never decode: they keep prefixes (erasing a reused tail never waits on a batch) and
       // hand each prompt to llama.cpp at once (there is no batch to wait for).
       prefixReuse: role === "prefill" && settings.prefixReuse,
       immediateDispatch: role === "prefill",
     })
-  );
+  ));
   const driver = profile === undefined
     ? realEngine
     : Effect.all([realEngine, ggufKvHeads(modelPath)]).pipe(Effect.flatMap(([real, kvHeads]) => makeEmulatedEngine(real, { profile, kvHeads })));
@@ -74,7 +89,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
           leaseTtlMs: settings.leaseTtlMs,
         });
       case "broker":
-        return runKvBroker({ subjects, chunkBytes: settings.kvChunkBytes, sweepMs: 100 });
+        return runKvBroker({ subjects, chunkBytes: settings.kvChunkBytes, sweepMs: 100, leaseTtlMs: settings.leaseTtlMs });
       case "prefill":
         return supervised.pipe(
           Effect.flatMap((s) =>

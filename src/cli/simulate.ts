@@ -17,7 +17,7 @@ import { GOODPUT_TARGET, searchGoodput } from "../sim/goodput.ts";
 import { defaultDecodeBatch, defaultPrefillBatch, defaultTp, type PoolContext } from "../sim/pool-defaults.ts";
 import { SimError, simulate } from "../sim/simulator.ts";
 import { attainmentSvg, latencyCdfSvg } from "../sim/svg.ts";
-import { readTrace } from "../sim/trace.ts";
+import { readTrace, traceRate } from "../sim/trace.ts";
 import { positiveInt, UsageError } from "./usage.ts";
 
 export const SIMULATE_HELP = `tandem simulate --model <id> --workload <preset> | --input N --output N
@@ -27,12 +27,12 @@ export const SIMULATE_HELP = `tandem simulate --model <id> --workload <preset> |
             [--ttft-ms N] [--tpot-ms N] [--target F] [--prices low|mid|high] [--price chip=USD_PER_HOUR ...]
             [--bf16] [--kv-gbps N] [--kv-fixed-ms N] [--kv-translate-us N] [--catalog PATH] [--json] [--svg FILE]
   tandem simulate --compare [--model <id>,...] [--workload <preset>] [--devices N] [--shortlist K] [--seed N]
-    Discrete-event simulation of a serving cluster: arrivals, the live gateway's routing policy
-    (pickLeastLoaded), per-worker queues, batched prefill, continuous-batching decode under a KV memory limit,
+    Discrete-event simulation of a serving cluster: arrivals, the live gateway's placement policy
+    (placeRequest), per-worker queues, batched prefill, continuous-batching decode under a KV memory limit,
     KV transfer over the link, or colocated prefill+decode with measured interference. Step times come from the
     hardware performance model. Chips are catalog ids or unique short names (h100, b200, gaudi3, mi300x).
     devices = chips in the pool (default: one group); tp defaults to the best throughput per chip.
-    --rate prints TTFT/TPOT distributions, SLO attainment, utilisation and $ per million tokens (input+output);
+    --rate prints TTFT/TPOT distributions (a trace without --rate replays at its own pace), SLO attainment, utilisation and $ per million tokens (input+output);
     --goodput searches the highest rate with ≥ --target (0.9) of requests meeting TTFT and TPOT; --svg writes
     the TTFT/TPOT CDFs (--rate) or attainment vs rate (--goodput). --compare prints, as JSON lines, the best
     goodput of colocated H100, H100:H100, B200:Gaudi 3 and colocated Gaudi 3 at equal device count and at the
@@ -219,7 +219,8 @@ export async function runSimulate(argv: string[]): Promise<number> {
       return r.goodput > 0 ? 0 : 1;
     }
 
-    const rate = num("rate", values.rate);
+    // A trace without --rate replays at its own pace.
+    const rate = num("rate", values.rate) ?? (arrivals.kind === "trace" ? traceRate(arrivals.records) : undefined);
     if (rate === undefined) throw new UsageError("give --rate <req/s> or --goodput");
     const result = simulate({
       cluster,

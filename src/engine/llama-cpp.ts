@@ -45,6 +45,26 @@ export interface LlamaCppOptions {
    * prompts run one at a time anyway; wrong for decoding, where it would stop sequences batching.
    */
   readonly immediateDispatch?: boolean;
+  /**
+   * A store for prefixes this engine evicts (with prefix reuse on): before a sequence's cached blocks are erased,
+   * its state goes to the store; a prompt whose longest prefix is stored rather than held restores it instead of
+   * evaluating it. Any engine of the same KV format can restore what another stored.
+   */
+  readonly prefixSpill?: PrefixSpill;
+}
+
+/** A prefix held elsewhere: the llama.cpp state of a sequence, and how many leading blocks it shares with a prompt. */
+export interface SpilledPrefix {
+  readonly blocks: number;
+  readonly state: Uint8Array;
+}
+
+/** Prefix states by KV format and block hash chain; only an engine of the same format can load one. */
+export interface PrefixSpill {
+  /** Keeps the state of a sequence whose tokens have block hash chain `chain` (returns before the bytes are stored). */
+  readonly store: (kvFormat: string, chain: ReadonlyArray<number>, state: Uint8Array) => Effect.Effect<void>;
+  /** The stored state sharing the most leading blocks with `chain`, when that is more than `moreThan`. */
+  readonly fetch: (kvFormat: string, chain: ReadonlyArray<number>, moreThan: number) => Effect.Effect<SpilledPrefix | undefined>;
 }
 
 /** The engine options the environment settings ask for (every process of a cluster reads the same ones). */
@@ -131,6 +151,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
     const decodeSlots = yield* Semaphore.make(maxDecodeBatch);
     let stateFileCounter = 0;
     const eosToken = model.tokens.eos ?? 2;
+    const kvFormat = formatName({ model: modelIdOf(options.modelPath), sequences, flashAttention });
 
     const clear = (seq: LlamaContextSequence) => Effect.promise(() => seq.clearHistory().catch(() => undefined));
 
@@ -189,18 +210,53 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
         (iterator) => Effect.promise(() => iterator.return().then(() => undefined, () => undefined)),
       );
 
-    const liveSequence = (seq: LlamaContextSequence): LiveSequence => ({
-      get length() {
-        return seq.nextTokenIndex;
-      },
-      exportKv: Effect.gen(function* () {
+    /** The sequence's llama.cpp state, through a private temp file. */
+    const saveState = (seq: LlamaContextSequence) =>
+      Effect.gen(function* () {
         const file = join(stateDir, `export-${stateFileCounter++}.bin`);
         yield* Effect.tryPromise({ try: () => seq.saveStateToFile(file), catch: fault("state_save_failed", "transient") });
         return yield* Effect.tryPromise({
           try: () => readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
           catch: fault("state_save_failed", "transient"),
         }).pipe(Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))));
-      }),
+      });
+
+    /** Loads a state into `seq`; a rejected load leaves it empty rather than half-written. */
+    const loadState = (seq: LlamaContextSequence, bytes: Uint8Array) => {
+      const file = join(stateDir, `import-${stateFileCounter++}.bin`);
+      return Effect.tryPromise({
+        try: async () => {
+          await writeFile(file, bytes);
+          await seq.loadStateFromFile(file, { acceptRisk: true });
+        },
+        catch: fault("state_load_rejected", "fatal"),
+      }).pipe(
+        Effect.tapError(() => clear(seq)),
+        Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))),
+      );
+    };
+
+    /**
+     * With a spill store: the blocks of `seq` this prompt would erase go to the store first, and a stored prefix
+     * longer than what `seq` holds is loaded into it. Either failing only costs the reuse: the prompt is then
+     * evaluated from what `seq` holds (keepPrefix compares tokens, so a restored state is used only as far as
+     * its tokens equal the prompt's).
+     */
+    const spillAndRestore = (spill: PrefixSpill, seq: LlamaContextSequence, tokens: ReadonlyArray<number>) =>
+      Effect.gen(function* () {
+        const wanted = blockHashes(tokens);
+        const held = blockHashes(seq.contextTokens);
+        const kept = sharedBlocks(wanted, held);
+        const stored = yield* spill.fetch(kvFormat, wanted, kept);
+        if (stored === undefined ? held.length > kept : held.length > 0) yield* spill.store(kvFormat, held, yield* saveState(seq));
+        if (stored !== undefined) yield* loadState(seq, stored.state);
+      }).pipe(Effect.ignore);
+
+    const liveSequence = (seq: LlamaContextSequence): LiveSequence => ({
+      get length() {
+        return seq.nextTokenIndex;
+      },
+      exportKv: saveState(seq),
       decode: (token, maxNewTokens, onToken) =>
         decodeSlots.withPermits(1)(
           generateFrom(seq, [token], maxNewTokens, (t) => onToken(t, detokenize([t], seq.contextTokens.slice(0, -1)))),
@@ -229,6 +285,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
         let firstToken = eosToken;
         yield* promptLock.withPermits(1)(
           Effect.gen(function* () {
+            if (prefixReuse && options.prefixSpill !== undefined) yield* spillAndRestore(options.prefixSpill, seq, tokens);
             const reused = yield* keepPrefix(seq, tokens);
             counters.promptTokens += tokens.length;
             counters.promptTokensReused += reused;
@@ -245,7 +302,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
         device: "llama.cpp-cpu",
         model: modelIdOf(options.modelPath),
         emulated: false,
-        kvFormat: formatName({ model: modelIdOf(options.modelPath), sequences, flashAttention }),
+        kvFormat,
         contextSize,
         sequences,
         eosToken,
@@ -257,18 +314,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
       importKv: (bytes) =>
         Effect.gen(function* () {
           const seq = yield* acquireSequence();
-          const file = join(stateDir, `import-${stateFileCounter++}.bin`);
-          yield* Effect.tryPromise({
-            try: async () => {
-              await writeFile(file, bytes);
-              await seq.loadStateFromFile(file, { acceptRisk: true });
-            },
-            catch: fault("state_load_rejected", "fatal"),
-          }).pipe(
-            // A rejected load can leave the sequence half-written: empty it before anyone reuses it.
-            Effect.tapError(() => clear(seq)),
-            Effect.ensuring(Effect.promise(() => unlink(file).catch(() => undefined))),
-          );
+          yield* loadState(seq, bytes);
           return liveSequence(seq);
         }),
       // The same prefill and decode as the disaggregated path, in one sequence that never leaves this process.

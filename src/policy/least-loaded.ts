@@ -1,5 +1,7 @@
 // Routing policy: a pure function from the live cluster view to a (prefill, decode) pair. It never touches
-// NATS or clocks, so the simulator and the live gateway call the same code.
+// NATS or clocks, so the simulator and the live gateway call the same code (./placement.ts, which also weighs
+// free KV, translation and link costs and prefix affinity when the caller knows them).
+import { placeRequest } from "./placement.ts";
 
 export interface WorkerView {
   readonly id: string;
@@ -9,6 +11,13 @@ export interface WorkerView {
   /** Requests the worker reported in flight at its last heartbeat. */
   readonly inFlight: number;
   readonly capacity: number;
+  /** Decode workers: KV tokens the worker holds at most, and how many of them it could still take (last heartbeat). */
+  readonly kvCapacityTokens?: number;
+  readonly kvFreeTokens?: number;
+  /** The machine the worker runs on; two workers on one host move KV over loopback. */
+  readonly host?: string;
+  /** Decode workers: the direct TCP KV listener, when there is one. */
+  readonly kvTcp?: string;
 }
 
 export type PickFailure =
@@ -46,34 +55,8 @@ export const pickLeastLoaded = (
   tieBreak: number,
   maxLoad = DEFAULT_MAX_LOAD,
   compatible: KvCompatible = sameFormat,
-): PickResult => {
-  const served = [...new Set(workers.map((w) => w.model))].sort();
-  const wanted = model ?? served[0];
-  if (wanted === undefined) return { _tag: "NoWorkers", role: "prefill", model: model ?? "(any)" };
-  if (!served.includes(wanted)) return { _tag: "UnknownModel", model: wanted, served };
-  const load = (w: WorkerView) => Math.max(w.inFlight, assigned.get(w.id) ?? 0) / Math.max(1, w.capacity);
-  const ranked = (role: "prefill" | "decode") => {
-    const pool = workers.filter((w) => w.role === role && w.model === wanted).sort((a, b) => a.id.localeCompare(b.id));
-    const rotated = pool.map((_, i) => pool[(i + tieBreak) % pool.length]!);
-    return rotated.sort((a, b) => load(a) - load(b));
-  };
-  const prefills = ranked("prefill");
-  const decodes = ranked("decode");
-  if (prefills.length === 0) return { _tag: "NoWorkers", role: "prefill", model: wanted };
-  if (decodes.length === 0) return { _tag: "NoWorkers", role: "decode", model: wanted };
-  if (!prefills.some((p) => decodes.some((d) => compatible(p.kvFormat, d.kvFormat)))) {
-    const formats = (pool: ReadonlyArray<WorkerView>) => [...new Set(pool.map((w) => w.kvFormat))].sort();
-    return { _tag: "NoCompatiblePair", model: wanted, prefillFormats: formats(prefills), decodeFormats: formats(decodes) };
-  }
-  // Prefer a pair that needs no translation; take a translating pair only when no exact one is free.
-  const free = (w: WorkerView) => load(w) < maxLoad;
-  for (const exactOnly of [true, false]) {
-    for (const prefill of prefills.filter(free)) {
-      const decode = decodes.find((d) =>
-        free(d) && (exactOnly ? d.kvFormat === prefill.kvFormat : compatible(prefill.kvFormat, d.kvFormat))
-      );
-      if (decode) return { _tag: "Picked", prefill, decode };
-    }
-  }
-  return { _tag: "Saturated", model: wanted };
-};
+): PickResult =>
+  placeRequest(workers, assigned, { model }, tieBreak, {
+    maxLoad,
+    translationCost: (from, to) => (from === to ? 0 : compatible(from, to) ? 1 : undefined),
+  });

@@ -293,6 +293,25 @@ export const AlertEvent = Schema.TaggedStruct("AlertEvent", {
 });
 export type AlertEvent = typeof AlertEvent.Type;
 
+/**
+ * Published by a prefill worker on events.prefix when it starts a prompt and when the prompt's sequence is free
+ * again; the gateways' prefix index follows them (src/kv/prefix-index.ts).
+ */
+export const PrefixEvent = Schema.TaggedStruct("PrefixEvent", {
+  v: V,
+  workerId: Schema.String,
+  /** The worker's process id: a new one means a restarted worker with an empty cache. */
+  pid: Count,
+  /** Sequences the worker's engine has (slots of the index). */
+  capacity: Count,
+  /** requestKey(requestId, attempt) of the prompt. */
+  request: Schema.String,
+  phase: Schema.Literals(["started", "finished"]),
+  /** On `started`: the prompt's text block hash chain (src/kv/prompt-prefix.ts). */
+  chain: Schema.optionalKey(Schema.Array(Count)),
+});
+export type PrefixEvent = typeof PrefixEvent.Type;
+
 export const BrokerStatsQuery = Schema.TaggedStruct("BrokerStatsQuery", { v: V });
 
 /** Asked of every node (a `tandem up` launcher) on `node.status`; each answers with its supervised processes. */
@@ -370,5 +389,14 @@ export const MemberRecord = Schema.TaggedStruct("MemberRecord", {
   faults: Schema.optionalKey(Schema.Record(Schema.String, Count)),
   /** Times this worker's engine driver was restarted by its supervisor. */
   driverRestarts: Schema.optionalKey(Count),
+  /** The machine the worker runs on (placement prefers a decode worker on the prefill worker's host). */
+  host: Schema.optionalKey(Schema.String),
+  /** Decode workers: KV tokens the engine holds at most (sequences × context) and could still take (free sequences × context). */
+  kvCapacityTokens: Schema.optionalKey(Count),
+  kvFreeTokens: Schema.optionalKey(Count),
+  /** The engine's prompt counters since it started: tokens prefilled, evaluated, and found cached (prefix reuse). */
+  promptTokens: Schema.optionalKey(Count),
+  promptTokensEvaluated: Schema.optionalKey(Count),
+  promptTokensReused: Schema.optionalKey(Count),
 });
 export type MemberRecord = typeof MemberRecord.Type;

@@ -27,12 +27,17 @@ export interface Subjects {
   readonly kvCredit: (transferId: string) => string;
   /** Asked of every node launcher (not a queue group: each answers for its own processes). */
   readonly nodeStatus: string;
-  /** Broadcasts: `transfer` (the broker, a transfer ended), `alert` (a worker quarantined itself). */
-  readonly events: (kind: "transfer" | "alert") => string;
+  /**
+   * Broadcasts: `transfer` (the broker, a transfer ended), `alert` (a worker quarantined itself), `prefix` (a prefill
+   * worker started or finished a prompt, for the prefix index).
+   */
+  readonly events: (kind: "transfer" | "alert" | "prefix") => string;
   /** NATS KV bucket holding membership records (one key per worker). */
   readonly membersBucket: string;
   /** NATS KV bucket holding KV-transfer leases (one key per transfer). */
   readonly leasesBucket: string;
+  /** JetStream Object Store bucket holding prefixes evicted by prefill engines (the spill tier). */
+  readonly prefixSpillBucket: string;
 }
 
 export const GATEWAY_QUEUE = "tandem-gateway";
@@ -51,5 +56,6 @@ export const subjectsFor = (cluster: string): Subjects => {
     nodeStatus: `${root}.node.status`,
     membersBucket: `tandem_${cluster}_members`,
     leasesBucket: `tandem_${cluster}_leases`,
+    prefixSpillBucket: `tandem_${cluster}_prefixes`,
   };
 };

@@ -1,7 +1,8 @@
 // The discrete-event cluster simulator. Requests arrive (arrivals.ts, trace.ts, agentic.ts), wait at their
-// gateway, and are routed by the live runtime's own policy function, pickLeastLoaded (src/policy), over a view
-// of the workers' in-flight counts — saturated workers (load ≥ DEFAULT_MAX_LOAD) make requests wait at the
-// gateway as in actors/request/gateway.ts. Workers are groups of tp chips whose step times come from the
+// gateway, and are placed by the live gateway's own policy function and parameters — placeRequest
+// (src/policy/placement.ts) with DEFAULT_MAX_LOAD and kvMoveCost, as actors/request/gateway.ts calls it — over
+// a view of the workers' in-flight counts and decode KV room; saturated workers (load ≥ DEFAULT_MAX_LOAD) make
+// requests wait at the gateway. Workers are groups of tp chips whose step times come from the
 // hardware performance model (step-times.ts):
 //   prefill group    FIFO queue; one batched forward at a time, up to `batch` prompts that fit in memory
 //                    (admitFromQueue); the first token is out when the forward ends (TTFT).
@@ -14,12 +15,14 @@
 // TPOT is DistServe's per-request mean: (last token − first token) / (output − 1), so KV transfer and decode
 // queueing count against it.
 import { admitFromQueue, type BatchLimits, type BatchUsage } from "../policy/batch-admission.ts";
-import { DEFAULT_MAX_LOAD, pickLeastLoaded, type WorkerView } from "../policy/least-loaded.ts";
+import { kvMoveCost } from "../policy/kv-move-cost.ts";
+import { DEFAULT_MAX_LOAD, type WorkerView } from "../policy/least-loaded.ts";
+import { type PlacementPolicy, placeRequest } from "../policy/placement.ts";
 import { decodeStepDuringPrefill, prefillUnderDecode } from "../planner/interference.ts";
 import { kvTransferSeconds } from "../planner/kv-link.ts";
 import type { Slo } from "../planner/slo.ts";
 import type { Arrival, ArrivalSource } from "./arrivals.ts";
-import { type ClusterSpec, describeTopology, deviceCount, type PoolSpec, usdPerHour } from "./cluster.ts";
+import { type ClusterSpec, describeTopology, deviceCount, pools, type PoolSpec, usdPerHour } from "./cluster.ts";
 import { type BatchedSequence, DecodeBatch } from "./decode-batch.ts";
 import { EventQueue } from "./event-queue.ts";
 import { Fifo } from "./fifo.ts";
@@ -44,7 +47,25 @@ export class SimError extends Error {
   override readonly name = "SimError";
 }
 
-export const PROGRESS_EVENTS = 1 << 21;
+const PROGRESS_EVENTS = 1 << 21;
+
+/** An open-loop arrival: the source's next one is fetched when it fires (one pending at a time). */
+const ARRIVAL = 0;
+/** A closed-loop follow-up call (agentic), scheduled when the call before it finished. */
+const FOLLOW_UP = 1;
+const PREFILL_DONE = 2;
+const KV_ARRIVED = 3;
+const DECODE_STEP = 4;
+const COLO_PREFILL_DONE = 5;
+const COLO_STEP = 6;
+
+interface SimEvent {
+  readonly kind: number;
+  readonly group: number;
+  readonly req: Request | null;
+  readonly arrival: Arrival | null;
+  readonly version: number;
+}
 
 class Request implements BatchedSequence {
   reservedTokens = 0;
@@ -58,6 +79,8 @@ class Request implements BatchedSequence {
 
 interface SimView extends WorkerView {
   inFlight: number;
+  /** Decode views: KV tokens not yet promised to a request placed there (placement prefers a worker with room). */
+  kvFreeTokens?: number;
   readonly group: number;
 }
 
@@ -85,6 +108,8 @@ class PrefillGroup extends Group {
   readonly queue = new Fifo<Request>();
   current: Request[] = [];
   view!: SimView;
+  /** The group's one pending forward-done event, reused (a group runs one forward at a time). */
+  readonly done: SimEvent = { kind: PREFILL_DONE, group: this.index, req: null, arrival: null, version: 0 };
 }
 
 class DecodeGroup extends Group {
@@ -93,6 +118,8 @@ class DecodeGroup extends Group {
   stepping = false;
   stepStart = 0;
   view!: SimView;
+  /** The group's one pending step-done event, reused (steps never overlap). */
+  readonly stepDone: SimEvent = { kind: DECODE_STEP, group: this.index, req: null, arrival: null, version: 0 };
 }
 
 class ColocatedGroup extends Group {
@@ -112,21 +139,7 @@ class ColocatedGroup extends Group {
   version = 0;
   prefillView!: SimView;
   decodeView!: SimView;
-}
-
-const ARRIVAL = 0;
-const PREFILL_DONE = 1;
-const KV_ARRIVED = 2;
-const DECODE_STEP = 3;
-const COLO_PREFILL_DONE = 4;
-const COLO_STEP = 5;
-
-interface SimEvent {
-  readonly kind: number;
-  readonly group: number;
-  readonly req: Request | null;
-  readonly arrival: Arrival | null;
-  readonly version: number;
+  readonly prefillDone: SimEvent = { kind: COLO_PREFILL_DONE, group: this.index, req: null, arrival: null, version: 0 };
 }
 
 interface Cell {
@@ -135,7 +148,10 @@ interface Cell {
   tieBreak: number;
 }
 
+/** The simulator's view is exact (no heartbeat lag), so nothing is assigned beyond what the views report. */
 const NO_ASSIGNMENTS: ReadonlyMap<string, number> = new Map();
+/** The live gateway's placement parameters (actors/request/gateway.ts). */
+const PLACEMENT: PlacementPolicy = { maxLoad: DEFAULT_MAX_LOAD, translationCost: kvMoveCost };
 const EMPTY: BatchUsage = { sequences: 0, tokens: 0 };
 
 /** Root-mean-square prompt length of a prefill batch: the attention term (∝ T²) exactly, the dense term within a few %. */
@@ -150,13 +166,13 @@ export function simulate(input: SimInput): SimResult {
   const stopAt = seconds + (input.drainSeconds ?? seconds);
   const G = cluster.gateways;
   if (!Number.isInteger(G) || G < 1) throw new SimError(`gateways must be a positive integer, got ${G}`);
-  for (const p of topology.kind === "disaggregated" ? [topology.prefill, topology.decode] : [topology.pool]) {
+  for (const p of pools(topology)) {
     if (!Number.isInteger(p.groups) || p.groups < G) throw new SimError(`each pool needs at least one group per gateway: ${p.groups} groups of ${p.chip.id} for ${G} gateways`);
     if (!Number.isInteger(p.batch) || p.batch < 1) throw new SimError(`batch must be a positive integer, got ${p.batch}`);
   }
   const cells: Cell[] = Array.from({ length: G }, () => ({ views: [], queue: new Fifo<Request>(), tieBreak: 0 }));
-  const view = (id: string, role: "prefill" | "decode", kvFormat: string, capacity: number, group: number, cell: number): SimView => {
-    const v: SimView = { id, role, model: model.id, kvFormat, inFlight: 0, capacity, group };
+  const view = (id: string, role: "prefill" | "decode", kvFormat: string, capacity: number, group: number, cell: number, kvTokens?: number): SimView => {
+    const v: SimView = { id, role, model: model.id, kvFormat, inFlight: 0, capacity, group, ...(kvTokens === undefined ? {} : { kvCapacityTokens: kvTokens, kvFreeTokens: kvTokens }) };
     cells[cell]!.views.push(v);
     return v;
   };
@@ -174,16 +190,17 @@ export function simulate(input: SimInput): SimResult {
     }
     for (let i = 0; i < topology.decode.groups; i++) {
       const g = new DecodeGroup(i, i % G, topology.decode, dSteps, { maxSequences: topology.decode.batch, maxTokens: dSteps.kvTokenBudget });
-      g.view = view(`d${i}`, "decode", "kv", topology.decode.batch, i, g.cell);
+      g.view = view(`d${i}`, "decode", "kv", topology.decode.batch, i, g.cell, dSteps.kvTokenBudget);
       decodes.push(g);
     }
   } else {
     const steps = stepTimes(topology.pool.chip, model, topology.pool.tp, dtype);
     for (let i = 0; i < topology.pool.groups; i++) {
       const g = new ColocatedGroup(i, i % G, topology.pool, steps, { maxSequences: topology.pool.batch, maxTokens: steps.kvTokenBudget });
-      // A KV format of its own: the only compatible pair pickLeastLoaded can return is (this group, this group).
+      // A KV format of its own (kvMoveCost knows no translation between two of them): the only pair placement
+      // can return is (this group, this group).
       g.prefillView = view(`c${i}`, "prefill", `local:c${i}`, topology.pool.batch, i, g.cell);
-      g.decodeView = view(`c${i}`, "decode", `local:c${i}`, topology.pool.batch, i, g.cell);
+      g.decodeView = view(`c${i}`, "decode", `local:c${i}`, topology.pool.batch, i, g.cell, steps.kvTokenBudget);
       colos.push(g);
     }
   }
@@ -224,11 +241,16 @@ export function simulate(input: SimInput): SimResult {
   const finish = (r: Request) => {
     const a = r.arrival;
     finishedTotal++;
-    if (topology.kind === "disaggregated") decodes[r.decodeGroup]!.view.inFlight--;
-    else {
+    const kvTokens = a.inputTokens + a.outputTokens;
+    if (topology.kind === "disaggregated") {
+      const v = decodes[r.decodeGroup]!.view;
+      v.inFlight--;
+      v.kvFreeTokens! += kvTokens;
+    } else {
       const g = colos[r.prefillGroup]!;
       g.prefillView.inFlight--;
       g.decodeView.inFlight--;
+      g.decodeView.kvFreeTokens! += kvTokens;
       g.usedSequences--;
       g.usedTokens -= r.reservedTokens;
     }
@@ -250,7 +272,7 @@ export function simulate(input: SimInput): SimResult {
       }
     }
     const next = arrivals.followUp(a, now);
-    if (next) schedule(next.time, ARRIVAL, -1, null, next, 0);
+    if (next) schedule(next.time, FOLLOW_UP, -1, null, next);
   };
 
   // --- disaggregated ---
@@ -263,7 +285,7 @@ export function simulate(input: SimInput): SimResult {
     g.current = batch;
     g.notePeak(n, batch.reduce((s, r) => s + r.arrival.inputTokens, 0));
     g.setBusy(now, true, w0, w1);
-    schedule(now + g.steps.prefill(rmsTokens(batch), n), PREFILL_DONE, g.index, null);
+    queue.push(now + g.steps.prefill(rmsTokens(batch), n), g.done);
   };
 
   const admitDecode = (g: DecodeGroup) => {
@@ -294,7 +316,7 @@ export function simulate(input: SimInput): SimResult {
     g.stepping = true;
     g.stepStart = now;
     g.setBusy(now, true, w0, w1);
-    schedule(now + g.steps.decode(b.running, b.sumContext), DECODE_STEP, g.index, null);
+    queue.push(now + g.steps.decode(b.running, b.sumContext), g.stepDone);
   };
 
   // --- colocated ---
@@ -334,7 +356,7 @@ export function simulate(input: SimInput): SimResult {
     const b = g.batch;
     const duration = b.running > 0 ? prefillUnderDecode(g.prefillAlone, g.stepping ? g.stepAlone : g.steps.decode(b.running, b.sumContext)) : g.prefillAlone;
     g.setBusy(now, true, w0, w1);
-    schedule(now + duration, COLO_PREFILL_DONE, g.index, null);
+    queue.push(now + duration, g.prefillDone);
     if (g.stepping) setStepRate(g, overlappedRate(g));
   };
 
@@ -361,7 +383,9 @@ export function simulate(input: SimInput): SimResult {
   // --- routing ---
   const route = (cell: Cell) => {
     while (cell.queue.length > 0) {
-      const pick = pickLeastLoaded(cell.views, NO_ASSIGNMENTS, model.id, cell.tieBreak++, DEFAULT_MAX_LOAD);
+      const head = cell.queue.at(0).arrival;
+      const kvTokens = head.inputTokens + head.outputTokens;
+      const pick = placeRequest(cell.views, NO_ASSIGNMENTS, { model: model.id, kvTokens }, cell.tieBreak++, PLACEMENT);
       if (pick._tag === "Saturated") return;
       if (pick._tag !== "Picked") throw new SimError(`routing failed: ${pick._tag}`);
       const r = cell.queue.shift()!;
@@ -369,6 +393,7 @@ export function simulate(input: SimInput): SimResult {
       const d = pick.decode as SimView;
       p.inFlight++;
       d.inFlight++;
+      d.kvFreeTokens! -= kvTokens;
       r.prefillGroup = p.group;
       r.decodeGroup = d.group;
       if (topology.kind === "disaggregated") {
@@ -385,7 +410,7 @@ export function simulate(input: SimInput): SimResult {
 
   const first = arrivals.next();
   if (!first) throw new SimError("the arrival source produced no request");
-  schedule(first.time, ARRIVAL, 0, null, first, 1);
+  schedule(first.time, ARRIVAL, -1, null, first);
   while (queue.size > 0) {
     if (queue.peekTime() > stopAt) break;
     now = queue.peekTime();
@@ -393,12 +418,12 @@ export function simulate(input: SimInput): SimResult {
     events++;
     if ((events & (PROGRESS_EVENTS - 1)) === 0) input.onProgress?.(now, events);
     switch (ev.kind) {
-      case ARRIVAL: {
+      case ARRIVAL:
+      case FOLLOW_UP: {
         const a = ev.arrival!;
-        if (ev.version === 1) {
-          // open-loop: keep exactly one future open arrival in the queue
+        if (ev.kind === ARRIVAL) {
           const next = arrivals.next();
-          if (next) schedule(next.time, ARRIVAL, 0, null, next, 1);
+          if (next) schedule(next.time, ARRIVAL, -1, null, next);
         }
         const cell = cells[roundRobin++ % G]!;
         const r = new Request(a);
