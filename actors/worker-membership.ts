@@ -51,3 +51,13 @@ export const registerWorker = (
       };
     });
   });
+
+/** How a worker describes itself in `$SRV.INFO` (discovery metadata is strings only). */
+export const workerMetadata = (id: string, cluster: string, engine: Engine): Record<string, string> => ({
+  id,
+  cluster,
+  model: engine.info.model,
+  kvFormat: engine.info.kvFormat,
+  device: engine.info.device,
+  emulated: String(engine.info.emulated),
+});

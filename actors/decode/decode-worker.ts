@@ -23,7 +23,7 @@ import {
   unavailable,
 } from "../../src/protocol/index.ts";
 import { Log } from "../../src/runtime/log.ts";
-import { registerWorker } from "../worker-membership.ts";
+import { registerWorker, workerMetadata } from "../worker-membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
 import { serveKvTcp } from "../../src/transport/tcp-kv-channel.ts";
@@ -224,14 +224,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
       name: "tandem-decode",
       version: "0.1.0",
       description: "Tandem decode worker",
-      metadata: {
-        id: config.id,
-        cluster: subjects.cluster,
-        model: engine.info.model,
-        kvFormat: engine.info.kvFormat,
-        device: engine.info.device,
-        emulated: String(engine.info.emulated),
-      },
+      metadata: workerMetadata(config.id, subjects.cluster, engine),
     });
     yield* actor.mailbox({ endpoint: "kv-expect", subject: subjects.worker(config.id, "kv-expect"), capacity: 256, concurrency: 8, handle: onExpect });
     yield* actor.mailbox({

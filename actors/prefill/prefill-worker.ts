@@ -22,7 +22,7 @@ import {
 import { Log } from "../../src/runtime/log.ts";
 import { dieNow, type ProcessFault } from "../../src/runtime/process-faults.ts";
 import type { DriverHealth } from "../../src/engine/supervised-engine.ts";
-import { registerWorker } from "../worker-membership.ts";
+import { registerWorker, workerMetadata } from "../worker-membership.ts";
 import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
 import { sendKv } from "../../src/transport/nats-kv-channel.ts";
 import { sendKvTcp } from "../../src/transport/tcp-kv-channel.ts";
@@ -167,14 +167,7 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
       name: "tandem-prefill",
       version: "0.1.0",
       description: "Tandem prefill worker",
-      metadata: {
-        id: config.id,
-        cluster: subjects.cluster,
-        model: engine.info.model,
-        kvFormat: engine.info.kvFormat,
-        device: engine.info.device,
-        emulated: String(engine.info.emulated),
-      },
+      metadata: workerMetadata(config.id, subjects.cluster, engine),
     });
     yield* actor.mailbox({
       endpoint: "prefill",

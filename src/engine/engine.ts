@@ -1,7 +1,7 @@
 // The seam between the runtime and a vendor's inference stack. Actors only see this interface: a prefill
 // worker prefills and exports KV, a decode worker imports KV and decodes; the monolithic `generate` is the
 // uninterrupted reference run that disaggregated output must equal.
-import { Data, type Effect, type Scope } from "effect";
+import { Data, Effect, type Scope } from "effect";
 
 export type FaultClass = "transient" | "resource" | "device-reset" | "fatal" | "interconnect";
 
@@ -73,3 +73,27 @@ export interface Engine {
     onToken?: (token: number) => void,
   ) => Effect.Effect<ReadonlyArray<number>, DriverFault>;
 }
+
+/**
+ * The monolithic reference built from an engine's own prefill and decode: one sequence that never leaves the
+ * process. Engines implement `generate` with it so the reference runs exactly the disaggregated path's steps.
+ */
+export const generateInOneSequence = (
+  prefill: Engine["prefill"],
+  eosToken: number,
+): Engine["generate"] =>
+(tokens, maxTokens, onToken) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { sequence, firstToken } = yield* prefill(tokens);
+      if (firstToken === eosToken || maxTokens < 1) return [];
+      const out = [firstToken];
+      onToken?.(firstToken);
+      yield* sequence.decode(firstToken, maxTokens - 1, (t) =>
+        Effect.sync(() => {
+          out.push(t);
+          onToken?.(t);
+        }));
+      return out;
+    }),
+  );

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Scope, Semaphore } from "effect";
 import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from "node-llama-cpp";
-import { DriverFault, type Engine, type FaultClass, type LiveSequence } from "./engine.ts";
+import { DriverFault, type Engine, type FaultClass, generateInOneSequence, type LiveSequence } from "./engine.ts";
 import { modelIdOf } from "./model-resolution.ts";
 import { classifyCpu } from "./faults/cpu-llama.ts";
 import { UNKNOWN_CODE } from "./faults/rules.ts";
@@ -317,22 +317,7 @@ export const makeLlamaCppEngine = (options: LlamaCppOptions): Effect.Effect<Engi
           yield* loadState(seq, bytes);
           return liveSequence(seq);
         }),
-      // The same prefill and decode as the disaggregated path, in one sequence that never leaves this process.
-      generate: (tokens, maxTokens, onToken) =>
-        Effect.scoped(
-          Effect.gen(function* () {
-            const { sequence, firstToken } = yield* prefill(tokens);
-            if (firstToken === eosToken || maxTokens < 1) return [];
-            const out = [firstToken];
-            onToken?.(firstToken);
-            yield* sequence.decode(firstToken, maxTokens - 1, (t) =>
-              Effect.sync(() => {
-                out.push(t);
-                onToken?.(t);
-              }));
-            return out;
-          }),
-        ),
+      generate: generateInOneSequence(prefill, eosToken),
     };
     return engine;
   });

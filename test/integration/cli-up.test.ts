@@ -5,15 +5,8 @@ import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { selfCommand } from "../../src/cluster/local-cluster.ts";
 import { canConnect } from "../../src/cluster/nats-server.ts";
+import { isAlive } from "../support/cluster.ts";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 it("tandem up serves tandem generate and stops every process on Ctrl-C", async () => {
   const [cmd, args] = selfCommand(["up"]);
@@ -31,7 +24,7 @@ it("tandem up serves tandem generate and stops every process on Ctrl-C", async (
   expect(url).not.toBeNull();
   const pids = [...stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
   expect(pids.length).toBe(6); // gateway, broker, 2 prefill, 2 decode
-  expect(pids.every(alive)).toBe(true);
+  expect(pids.every(isAlive)).toBe(true);
 
   const [genCmd, genArgs] = selfCommand(["generate", "Once upon a time", "--max-tokens", "12"]);
   const generated = await promisify(execFile)(genCmd, genArgs, { env: { ...env, NATS_URL: url![1] }, timeout: 30_000 });
@@ -41,6 +34,6 @@ it("tandem up serves tandem generate and stops every process on Ctrl-C", async (
   up.kill("SIGINT");
   const code = await new Promise<number | null>((resolve) => up.once("exit", (c) => resolve(c)));
   expect(code).toBe(0);
-  expect(pids.filter(alive)).toEqual([]);
+  expect(pids.filter(isAlive)).toEqual([]);
   expect(await canConnect(Number(url![2]))).toBe(false);
 });

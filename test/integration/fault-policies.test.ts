@@ -6,7 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { clusterStatus } from "../../src/cli/status.ts";
 import { generate } from "../../src/client/client.ts";
 import { AlertEvent, decodeMessage, MemberRecord } from "../../src/protocol/index.ts";
-import { referenceTokens, startTestCluster, type TestCluster } from "../support/cluster.ts";
+import { referenceFor, startTestCluster, type TestCluster } from "../support/cluster.ts";
 
 let t: TestCluster | undefined;
 afterEach(async () => {
@@ -18,7 +18,7 @@ const PROMPT = "Once upon a time";
 const MAX_TOKENS = 16;
 let reference: ReadonlyArray<number> = [];
 beforeAll(async () => {
-  reference = (await referenceTokens([PROMPT], MAX_TOKENS)).get(PROMPT)!;
+  reference = await referenceFor(PROMPT, MAX_TOKENS);
 });
 
 const FAST = { TANDEM_HEARTBEAT_MS: "250" };

@@ -4,7 +4,7 @@
 import { Events } from "nats";
 import { afterEach, beforeAll, expect, it } from "vitest";
 import { generate, type GenerateOutcome } from "../../src/client/client.ts";
-import { referenceTokens, startTestCluster, type TestCluster } from "../support/cluster.ts";
+import { referenceFor, startTestCluster, type TestCluster } from "../support/cluster.ts";
 
 let t: TestCluster | undefined;
 afterEach(async () => {
@@ -17,7 +17,7 @@ const MAX_TOKENS = 24;
 const DEADLINE_MS = 8_000;
 let reference: ReadonlyArray<number> = [];
 beforeAll(async () => {
-  reference = (await referenceTokens([PROMPT], MAX_TOKENS)).get(PROMPT)!;
+  reference = await referenceFor(PROMPT, MAX_TOKENS);
 });
 
 it("NATS restart under load: reconnect within 5 s, in-flight requests complete or fail typed before their deadline", async () => {

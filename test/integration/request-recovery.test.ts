@@ -3,7 +3,7 @@
 // request that keeps killing workers, a typed error before its deadline.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generate, type GenerateOutcome } from "../../src/client/client.ts";
-import { referenceTokens, startTestCluster, type TestCluster } from "../support/cluster.ts";
+import { isAlive, referenceFor, startTestCluster, type TestCluster } from "../support/cluster.ts";
 
 let t: TestCluster | undefined;
 afterEach(async () => {
@@ -15,7 +15,7 @@ const PROMPT = "Once upon a time";
 const MAX_TOKENS = 24;
 let reference: ReadonlyArray<number> = [];
 beforeAll(async () => {
-  reference = (await referenceTokens([PROMPT], MAX_TOKENS)).get(PROMPT)!;
+  reference = await referenceFor(PROMPT, MAX_TOKENS);
 });
 
 // Short heartbeats so a dead worker leaves routing in about half a second.
@@ -29,14 +29,7 @@ const expectWhole = (outcome: GenerateOutcome) => {
   expect(outcome.chunks.map((c) => c.seq)).toEqual(reference.map((_, i) => i));
 };
 
-const isDead = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-};
+const isDead = (pid: number) => !isAlive(pid);
 
 /** Sends the prompt until the worker with `pid` has died, checking every answer on the way. */
 const serveUntilDead = async (tc: TestCluster, pid: number, rounds = 6) => {

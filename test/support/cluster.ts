@@ -72,3 +72,16 @@ export const startTestCluster = async (options: Omit<LocalClusterOptions, "model
 
 export const referenceTokens = (prompts: ReadonlyArray<string>, maxTokens: number) =>
   Effect.runPromise(monolithicTokens(modelPath(), prompts, maxTokens));
+
+/** Whether a process with this pid exists (signal 0 probes without sending anything). */
+export const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The monolithic run's tokens for one prompt: what every served answer must equal. */
+export const referenceFor = async (prompt: string, maxTokens: number) => (await referenceTokens([prompt], maxTokens)).get(prompt)!;

@@ -14,7 +14,7 @@
 //
 // info: the chip's vendor, `device` = the chip id, `emulated: true`, `kvFormat` = the native format name.
 import { Clock, Duration, Effect, Semaphore } from "effect";
-import { DriverFault, type Engine, type LiveSequence } from "../engine.ts";
+import { DriverFault, type Engine, generateInOneSequence, type LiveSequence } from "../engine.ts";
 import type { KvDtype } from "../../kv/descriptor.ts";
 import { parseFormatName } from "../../kv/llama-format.ts";
 import { decodeEnvelopeAs } from "./kv-envelope.ts";
@@ -120,22 +120,7 @@ export const makeEmulatedEngine = (real: Engine, options: EmulatedEngineOptions)
             }),
           catch: fault("state_load_rejected"),
         }).pipe(Effect.flatMap(real.importKv), Effect.map(wrap)),
-      // The monolithic reference on the emulated chip: the same prefill and decode, in one sequence.
-      generate: (tokens, maxTokens, onToken) =>
-        Effect.scoped(
-          Effect.gen(function* () {
-            const { sequence, firstToken } = yield* prefill(tokens);
-            if (firstToken === real.info.eosToken || maxTokens < 1) return [];
-            const out = [firstToken];
-            onToken?.(firstToken);
-            yield* sequence.decode(firstToken, maxTokens - 1, (t) =>
-              Effect.sync(() => {
-                out.push(t);
-                onToken?.(t);
-              }));
-            return out;
-          }),
-        ),
+      generate: generateInOneSequence(prefill, real.info.eosToken),
     };
     return engine;
   });
