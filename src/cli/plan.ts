@@ -6,12 +6,10 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
 import { findModel, MODELS } from "../hardware/model-catalog.ts";
-import { DEFAULT_KV_LINK } from "../planner/kv-link.ts";
 import { plan } from "../planner/plan.ts";
-import type { PricePoint } from "../planner/pricing.ts";
-import { DEFAULT_SLO, DEFAULT_SLOS } from "../planner/slo.ts";
 import { frontierSvg } from "../planner/svg.ts";
-import { customWorkload, findWorkload, WORKLOADS } from "../planner/workloads.ts";
+import { WORKLOADS } from "../planner/workloads.ts";
+import { dtypeOf, num, parseKvLink, parsePrices, parseSlo, parseWorkload, PLANNING_OPTIONS } from "./planning-flags.ts";
 
 export const PLAN_HELP = `tandem plan --model <id> --workload <preset> | --input N --output N
             [--ttft-ms N] [--tpot-ms N] [--percentile P] [--prices low|mid|high] [--price chip=USD_PER_HOUR ...]
@@ -24,13 +22,6 @@ export const PLAN_HELP = `tandem plan --model <id> --workload <preset> | --input
     estimate are priced at the H100's hourly/purchase ratio. Weights and KV are fp8 unless --bf16.`;
 
 
-const num = (name: string, raw: string | undefined, positive = true): number | undefined => {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || (positive ? n <= 0 : n < 0)) throw new UsageError(`--${name} must be a ${positive ? "positive" : "non-negative"} number, got "${raw}"`);
-  return n;
-};
-
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 
 /** Run `tandem plan` with the arguments after `plan`. Returns the exit code (0 ok, 2 usage error, 1 no plan). */
@@ -40,24 +31,9 @@ export async function runPlan(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: false,
       options: {
-        help: { type: "boolean", short: "h" },
-        json: { type: "boolean" },
-        model: { type: "string" },
-        workload: { type: "string" },
-        input: { type: "string" },
-        output: { type: "string" },
-        "ttft-ms": { type: "string" },
-        "tpot-ms": { type: "string" },
+        ...PLANNING_OPTIONS,
         percentile: { type: "string" },
-        prices: { type: "string" },
-        price: { type: "string", multiple: true },
         chips: { type: "string" },
-        bf16: { type: "boolean" },
-        "kv-gbps": { type: "string" },
-        "kv-fixed-ms": { type: "string" },
-        "kv-translate-us": { type: "string" },
-        catalog: { type: "string" },
-        svg: { type: "string" },
       },
     });
     if (values.help) {
@@ -66,40 +42,26 @@ export async function runPlan(argv: string[]): Promise<number> {
     }
     if (!values.model) throw new UsageError("--model <id> is required");
     const model = findModel(values.model);
-    let workload;
-    if (values.workload !== undefined) workload = findWorkload(values.workload);
-    else if (values.input !== undefined && values.output !== undefined) workload = customWorkload(Number(values.input), Number(values.output));
-    else throw new UsageError("give --workload <preset> or both --input N and --output N");
-    const base = DEFAULT_SLOS[workload.id] ?? DEFAULT_SLO;
-    const percentile = num("percentile", values.percentile) ?? base.percentile;
-    if (!(percentile > 0 && percentile < 1)) throw new UsageError(`--percentile must be in (0, 1), got ${percentile}`);
-    const slo = { ttftMs: num("ttft-ms", values["ttft-ms"]) ?? base.ttftMs, tpotMs: num("tpot-ms", values["tpot-ms"]) ?? base.tpotMs, percentile };
-    const pricePoint = (values.prices ?? "mid") as PricePoint;
-    if (!["low", "mid", "high"].includes(pricePoint)) throw new UsageError(`--prices must be low, mid or high, got "${values.prices}"`);
-    const priceOverrides: Record<string, number> = {};
-    for (const p of values.price ?? []) {
-      const [id, v] = p.split("=");
-      const n = Number(v);
-      if (!id || !(n > 0)) throw new UsageError(`--price expects chip=USD_PER_HOUR, got "${p}"`);
-      priceOverrides[id] = n;
-    }
-    const link = {
-      gbps: num("kv-gbps", values["kv-gbps"]) ?? DEFAULT_KV_LINK.gbps,
-      fixedMs: num("kv-fixed-ms", values["kv-fixed-ms"], false) ?? DEFAULT_KV_LINK.fixedMs,
-      translateUsPerLayer: num("kv-translate-us", values["kv-translate-us"], false) ?? DEFAULT_KV_LINK.translateUsPerLayer,
-    };
+    const workload = parseWorkload(values);
+    const percentile = num("percentile", values.percentile);
+    if (percentile !== undefined && !(percentile > 0 && percentile < 1)) throw new UsageError(`--percentile must be in (0, 1), got ${percentile}`);
+    const slo = parseSlo(values, workload, percentile);
     const catalog = loadAcceleratorCatalog(values.catalog);
-    for (const id of Object.keys(priceOverrides)) if (!catalog.accelerators.some((a) => a.id === id)) throw new UsageError(`--price: unknown chip "${id}"`);
+    const { pricePoint, priceOverrides } = parsePrices(values, (id) => {
+      if (!catalog.accelerators.some((a) => a.id === id)) throw new UsageError(`--price: unknown chip "${id}"`);
+      return id;
+    });
+    const link = parseKvLink(values);
     const chips = values.chips?.split(",").map((s) => s.trim()).filter(Boolean);
-    const out = plan({ catalog, model, workload, slo, link, dtype: values.bf16 ? "bf16" : "fp8", pricePoint, priceOverrides, ...(chips ? { chips } : {}) });
+    const out = plan({ catalog, model, workload, slo, link, dtype: dtypeOf(values), pricePoint, priceOverrides, ...(chips ? { chips } : {}) });
     if (values.svg) writeFileSync(values.svg, frontierSvg(out.all, out.frontier, `${model.name}, ${workload.id}: $/Mtok vs tokens/s per user`));
     if (values.json) {
       const { all: _all, ...rest } = out;
-      process.stdout.write(`${JSON.stringify({ model: model.id, workload, slo, link, dtype: values.bf16 ? "bf16" : "fp8", pricePoint, costUnit: "USD per million tokens (input + output)", ...rest })}\n`);
+      process.stdout.write(`${JSON.stringify({ model: model.id, workload, slo, link, dtype: dtypeOf(values), pricePoint, costUnit: "USD per million tokens (input + output)", ...rest })}\n`);
       return 0;
     }
     const lines: string[] = [];
-    lines.push(`${model.name} · ${workload.id} (${workload.inputTokens} in / ${workload.outputTokens} out) · TTFT ≤ ${slo.ttftMs} ms, TPOT ≤ ${slo.tpotMs} ms at p${Math.round(slo.percentile * 100)} · ${values.bf16 ? "bf16" : "fp8"} · ${pricePoint} prices`);
+    lines.push(`${model.name} · ${workload.id} (${workload.inputTokens} in / ${workload.outputTokens} out) · TTFT ≤ ${slo.ttftMs} ms, TPOT ≤ ${slo.tpotMs} ms at p${Math.round(slo.percentile * 100)} · ${dtypeOf(values)} · ${pricePoint} prices`);
     lines.push(`${out.evaluated} configurations evaluated; $ per million tokens (input + output)`);
     lines.push("");
     lines.push(`${pad("pair (prefill:decode)", 44)} ${pad("$/Mtok", 9)} ${pad("tp p/d", 7)} ${pad("batch p/d", 10)} ${pad("groups p:d", 11)} tok/s/user`);

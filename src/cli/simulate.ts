@@ -5,11 +5,10 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { type Accelerator, type AcceleratorCatalog, CatalogError, loadAcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
 import { findModel, MODELS } from "../hardware/model-catalog.ts";
-import { DEFAULT_KV_LINK, type KvLink } from "../planner/kv-link.ts";
+import type { KvLink } from "../planner/kv-link.ts";
 import { B200, GAUDI3, H100 } from "../planner/plan.ts";
-import { choosePrices, type PricePoint } from "../planner/pricing.ts";
-import { DEFAULT_SLO, DEFAULT_SLOS, type Slo } from "../planner/slo.ts";
-import { customWorkload, findWorkload, type Workload, WORKLOADS } from "../planner/workloads.ts";
+import { choosePrices } from "../planner/pricing.ts";
+import { WORKLOADS } from "../planner/workloads.ts";
 import { type ArrivalSpec, makeArrivals } from "../sim/arrival-spec.ts";
 import type { ClusterSpec, PoolSpec, Topology } from "../sim/cluster.ts";
 import { bestGoodput, type Budget, type ComparisonContext, type Family, ratiosAgainst } from "../sim/comparison.ts";
@@ -19,6 +18,7 @@ import { SimError, simulate } from "../sim/simulator.ts";
 import { attainmentSvg, latencyCdfSvg } from "../sim/svg.ts";
 import { readTrace, traceRate } from "../sim/trace.ts";
 import { positiveInt, UsageError } from "./usage.ts";
+import { dtypeOf, num, parseKvLink, parsePrices, parseSlo, parseWorkload, PLANNING_OPTIONS } from "./planning-flags.ts";
 
 export const SIMULATE_HELP = `tandem simulate --model <id> --workload <preset> | --input N --output N
             --prefill <chip>[:devices[:tp]] --decode <chip>[:devices[:tp]] | --colocated <chip>[:devices[:tp]]
@@ -39,12 +39,6 @@ export const SIMULATE_HELP = `tandem simulate --model <id> --workload <preset> |
     $/h of the H100 cluster, and the ratios against colocated H100 (defaults: llama-3-8b,llama-3-70b; chat; 8).
     Models: ${MODELS.map((m) => m.id).join(", ")}. Workloads: ${WORKLOADS.map((w) => w.id).join(", ")}. SLOs and fp8 as in tandem plan.`;
 
-const num = (name: string, raw: string | undefined, positive = true): number | undefined => {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || (positive ? n <= 0 : n < 0)) throw new UsageError(`--${name} must be a ${positive ? "positive" : "non-negative"} number, got "${raw}"`);
-  return n;
-};
 
 /** A catalog id, or a short name matching exactly one id's "-name" segment (h100 → nvidia-h100-sxm). */
 export function resolveChip(catalog: AcceleratorCatalog, name: string): Accelerator {
@@ -89,12 +83,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: false,
       options: {
-        help: { type: "boolean", short: "h" },
-        json: { type: "boolean" },
-        model: { type: "string" },
-        workload: { type: "string" },
-        input: { type: "string" },
-        output: { type: "string" },
+        ...PLANNING_OPTIONS,
         prefill: { type: "string" },
         decode: { type: "string" },
         colocated: { type: "string" },
@@ -110,17 +99,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
         seed: { type: "string" },
         gateways: { type: "string" },
         arrivals: { type: "string" },
-        "ttft-ms": { type: "string" },
-        "tpot-ms": { type: "string" },
         target: { type: "string" },
-        prices: { type: "string" },
-        price: { type: "string", multiple: true },
-        bf16: { type: "boolean" },
-        "kv-gbps": { type: "string" },
-        "kv-fixed-ms": { type: "string" },
-        "kv-translate-us": { type: "string" },
-        catalog: { type: "string" },
-        svg: { type: "string" },
       },
     });
     if (values.help) {
@@ -128,30 +107,13 @@ export async function runSimulate(argv: string[]): Promise<number> {
       return 0;
     }
     const catalog = loadAcceleratorCatalog(values.catalog);
-    const pricePoint = (values.prices ?? "mid") as PricePoint;
-    if (!["low", "mid", "high"].includes(pricePoint)) throw new UsageError(`--prices must be low, mid or high, got "${values.prices}"`);
-    const priceOverrides: Record<string, number> = {};
-    for (const p of values.price ?? []) {
-      const [id, v] = p.split("=");
-      const n = Number(v);
-      if (!id || !(n > 0)) throw new UsageError(`--price expects chip=USD_PER_HOUR, got "${p}"`);
-      priceOverrides[resolveChip(catalog, id).id] = n;
-    }
+    const { pricePoint, priceOverrides } = parsePrices(values, (id) => resolveChip(catalog, id).id);
     const prices = choosePrices(catalog, pricePoint, priceOverrides);
-    const link: KvLink = {
-      gbps: num("kv-gbps", values["kv-gbps"]) ?? DEFAULT_KV_LINK.gbps,
-      fixedMs: num("kv-fixed-ms", values["kv-fixed-ms"], false) ?? DEFAULT_KV_LINK.fixedMs,
-      translateUsPerLayer: num("kv-translate-us", values["kv-translate-us"], false) ?? DEFAULT_KV_LINK.translateUsPerLayer,
-    };
-    const dtype = values.bf16 ? "bf16" : "fp8";
+    const link: KvLink = parseKvLink(values);
+    const dtype = dtypeOf(values);
     const seed = values.seed === undefined ? 1 : positiveInt("seed", values.seed);
-    let workload: Workload;
-    if (values.workload !== undefined) workload = findWorkload(values.workload);
-    else if (values.input !== undefined && values.output !== undefined) workload = customWorkload(Number(values.input), Number(values.output));
-    else if (values.compare) workload = findWorkload("chat");
-    else throw new UsageError("give --workload <preset> or both --input N and --output N");
-    const base = DEFAULT_SLOS[workload.id] ?? DEFAULT_SLO;
-    const slo: Slo = { ttftMs: num("ttft-ms", values["ttft-ms"]) ?? base.ttftMs, tpotMs: num("tpot-ms", values["tpot-ms"]) ?? base.tpotMs, percentile: base.percentile };
+    const workload = parseWorkload(values, values.compare ? "chat" : undefined);
+    const slo = parseSlo(values, workload);
     const target = num("target", values.target) ?? GOODPUT_TARGET;
     if (!(target > 0 && target <= 1)) throw new UsageError(`--target must be in (0, 1], got ${target}`);
 
