@@ -24,8 +24,7 @@ import { dieNow, type ProcessFault } from "../../src/runtime/process-faults.ts";
 import type { DriverHealth } from "../../src/engine/supervised-engine.ts";
 import { registerWorker, workerMetadata } from "../worker-membership.ts";
 import { ask, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
-import { sendKv } from "../../src/transport/nats-kv-channel.ts";
-import { sendKvTcp } from "../../src/transport/tcp-kv-channel.ts";
+import { sendKvRouted } from "../../src/transport/kv-route.ts";
 import { kvPayloadOf } from "../../src/engine/emulated/kv-wire.ts";
 import { prefixAnnouncer } from "../../src/transport/prefix-events.ts";
 
@@ -81,25 +80,14 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
         );
         // llama.cpp hands over the whole state at once: split it per layer, so the receiver can translate
         // layer i while layer i+1 is in flight (an emulated engine's vendor-native envelope goes whole).
-        const payload = yield* kvPayloadOf(kv, engine.info.kvFormat);
         const tcp = command.decodeKvTcp === undefined || kv.length < config.tcpMinBytes ? undefined : parseHostPort(command.decodeKvTcp);
-        if (tcp !== undefined) {
+        yield* sendKvRouted({
           // Bulk path: TCP's own flow control, chunks as large as the broker allows without the NATS cap.
-          yield* sendKvTcp({
-            ...tcp,
-            transferId: opened.transferId,
-            payload,
-            chunkBytes: Math.max(opened.chunkBytes, TCP_CHUNK_BYTES),
-            stallTimeoutMs: config.stallTimeoutMs,
-          });
-          return;
-        }
-        yield* sendKv({
-          subjects,
-          transferId: opened.transferId,
-          payload,
-          chunkBytes: chunkSizeFor(maxPayload, opened.chunkBytes),
-          stallTimeoutMs: config.stallTimeoutMs,
+          tcp: tcp === undefined ? undefined : { ...tcp, chunkBytes: Math.max(opened.chunkBytes, TCP_CHUNK_BYTES) },
+          nats: { subjects, transferId: opened.transferId, chunkBytes: chunkSizeFor(maxPayload, opened.chunkBytes), stallTimeoutMs: config.stallTimeoutMs },
+          payload: kvPayloadOf(kv, engine.info.kvFormat),
+          onReroute: (error) =>
+            Effect.sync(() => log.warn({ requestId: command.requestId, error: error.body }, "direct TCP KV transfer failed; re-routed over NATS")),
         });
       }).pipe(
         Effect.catch((error: TandemError) =>
