@@ -27,7 +27,9 @@ Usage:
   tandem generate "<prompt>" [--max-tokens N] [--model ID] [--timeout-ms MS]
       Stream a completion from a running cluster (NATS_URL, default nats://127.0.0.1:4222).
   tandem status [--json]
-      Show a running cluster (NATS_URL): workers by pool with load and health, services, KV broker counts.
+      Show a running cluster (NATS_URL): workers by pool with load, heartbeat and health (serving,
+      restarting, quarantined), driver faults, driver and process restart counts, quarantined workers,
+      services, KV broker counts.
   tandem demo [--json] [--requests N] [--max-tokens N]
       Start a cluster, send concurrent requests, check each against a monolithic run,
       stop the cluster. The last line is a JSON summary; exit code 0 only if it is ok.

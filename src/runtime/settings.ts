@@ -106,4 +106,9 @@ export const SETTINGS_HELP = `
   TANDEM_EMULATE_KV_DTYPE  KV dtype on the wire: auto (the real engine's, exact), bf16, fp8 (the chip's
                            flavour) or a dtype name; anything but auto is lossy (default auto)
   TANDEM_EMULATE_TIME_SCALE  multiplies emulated delays; 0.01 runs 100× faster, 0 not at all (default 1)
+  TANDEM_FAULT_RATES       inject driver faults: per-call rates by class, e.g. transient=0.001,fatal=0.0001
+  TANDEM_FAULT_SEED        seed of those draws (default 1; the same seed replays the same faults)
+  TANDEM_FAULT_SCRIPT      inject exactly these faults: <class>@<driver call>, e.g. device-reset@3
+  TANDEM_FAULT             test hook that kills the process at a point (src/runtime/process-faults.ts)
+  TANDEM_FAULT_ONLY        apply TANDEM_FAULT to this worker id only
   TANDEM_LOG_LEVEL         pino level (default info)`;
