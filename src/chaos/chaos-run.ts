@@ -23,6 +23,8 @@ export interface ChaosOptions {
   readonly concurrency: number;
   readonly killEverySeconds: number;
   readonly stopEverySeconds: number;
+  /** Kill nats-server (SIGKILL) and start it again after 1 s, this often; 0: never. */
+  readonly natsRestartEverySeconds: number;
   readonly modelPath?: string;
   /** Progress lines (not the summary). */
   readonly log: (line: string) => void;
@@ -30,7 +32,15 @@ export interface ChaosOptions {
   readonly processOutput?: (id: string, line: string) => void;
 }
 
-export const CHAOS_DEFAULTS = { minutes: 3, prefill: 3, decode: 3, concurrency: 4, killEverySeconds: 10, stopEverySeconds: 20 } as const;
+export const CHAOS_DEFAULTS = {
+  minutes: 3,
+  prefill: 3,
+  decode: 3,
+  concurrency: 4,
+  killEverySeconds: 10,
+  stopEverySeconds: 20,
+  natsRestartEverySeconds: 0,
+} as const;
 
 export interface ChaosSummary {
   readonly seed: number;
@@ -52,6 +62,7 @@ export interface ChaosSummary {
   readonly restarts: number;
   readonly killed: number;
   readonly stopped: number;
+  readonly natsRestarts: number;
   /** Driver faults the workers reported (their log lines), by class. */
   readonly faultsInjected: Readonly<Record<FaultClass, number>>;
   readonly quarantined: ReadonlyArray<string>;
@@ -117,6 +128,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosSummary> => 
   const failures: Record<string, number> = {};
   let killed = 0;
   let stopped = 0;
+  let natsRestarts = 0;
   const startedAt = performance.now();
   const endAt = startedAt + options.minutes * 60_000;
 
@@ -168,6 +180,11 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosSummary> => 
         log(`chaos t=${second}s: SIGSTOP ${victim.id} for ${pauseMs} ms`);
         setTimeout(() => victim.child.kill("SIGCONT"), pauseMs);
       }
+      if (options.natsRestartEverySeconds > 0 && second % options.natsRestartEverySeconds === 0 && cluster.nats !== undefined) {
+        log(`chaos t=${second}s: nats-server SIGKILL, back in 1 s`);
+        await cluster.nats.restart(1_000);
+        natsRestarts++;
+      }
       if (second % 10 === 0) log(`chaos t=${second}s: ${JSON.stringify(counts)}`);
     }
   };
@@ -185,6 +202,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosSummary> => 
       restarts,
       killed,
       stopped,
+      natsRestarts,
       faultsInjected,
       quarantined: members.filter((m) => m.health === "quarantined").map((m) => m.id),
       failures,

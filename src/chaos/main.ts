@@ -9,12 +9,14 @@ import { CHAOS_DEFAULTS, runChaos } from "./chaos-run.ts";
 import { positiveInt, UsageError } from "../cli/usage.ts";
 
 const HELP = `usage: npm run chaos -- [--seed <n>] [--minutes <m>] [--prefill <n>] [--decode <n>] [--concurrency <n>]
+                       [--nats-restart-every <s>]
 
 Starts a local cluster (${CHAOS_DEFAULTS.prefill} prefill + ${CHAOS_DEFAULTS.decode} decode workers by default) under steady load; SIGKILLs a
 random worker every ${CHAOS_DEFAULTS.killEverySeconds} s, SIGSTOPs one for 2–5 s every ${CHAOS_DEFAULTS.stopEverySeconds} s, and injects every driver fault class.
 Every answer is checked against the monolithic run. The seed (random unless given) is printed first; the
 same seed replays the same kills, stops, fault sequences and prompts. The last line is the JSON summary.
-  --minutes   run length, fractions allowed (default ${CHAOS_DEFAULTS.minutes})`;
+  --minutes   run length, fractions allowed (default ${CHAOS_DEFAULTS.minutes})
+  --nats-restart-every   also SIGKILL nats-server this often (seconds) and start it again 1 s later (default: never)`;
 
 const parse = (argv: ReadonlyArray<string>) => {
   const flags = new Map<string, string>();
@@ -28,7 +30,7 @@ const parse = (argv: ReadonlyArray<string>) => {
     i++;
   }
   for (const name of flags.keys()) {
-    if (!["seed", "minutes", "prefill", "decode", "concurrency"].includes(name)) throw new UsageError(`unknown flag --${name}`);
+    if (!["seed", "minutes", "prefill", "decode", "concurrency", "nats-restart-every"].includes(name)) throw new UsageError(`unknown flag --${name}`);
   }
   const minutes = Number(flags.get("minutes") ?? CHAOS_DEFAULTS.minutes);
   if (!Number.isFinite(minutes) || minutes <= 0) throw new UsageError(`--minutes must be a positive number, got "${flags.get("minutes")}"`);
@@ -42,6 +44,7 @@ const parse = (argv: ReadonlyArray<string>) => {
     prefill: int("prefill", CHAOS_DEFAULTS.prefill),
     decode: int("decode", CHAOS_DEFAULTS.decode),
     concurrency: int("concurrency", CHAOS_DEFAULTS.concurrency),
+    natsRestartEverySeconds: int("nats-restart-every", CHAOS_DEFAULTS.natsRestartEverySeconds),
   };
 };
 
