@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { connect } from "nats";
 import { generate } from "../client/client.ts";
-import { startLocalCluster } from "../cluster/local-cluster.ts";
+import { type LocalCluster, startLocalCluster } from "../cluster/local-cluster.ts";
 import { subjectsFor } from "../protocol/index.ts";
 import { readSettings, SETTINGS_HELP } from "../runtime/settings.ts";
 import { runDemo } from "./demo.ts";
@@ -90,7 +90,8 @@ const up = async () => {
   const settings = readSettings();
   const describe = (pool: typeof prefill) => `${pool.count}${pool.chip === undefined ? "" : ` emulated ${pool.chip}`}`;
   process.stderr.write(`starting ${describe(prefill)} prefill and ${describe(decode)} decode workers...\n`);
-  const cluster = await startLocalCluster({
+  let stopping = false;
+  const cluster: LocalCluster = await startLocalCluster({
     prefill: prefill.count,
     decode: decode.count,
     emulate: { prefill: prefill.chip, decode: decode.chip, model: emulatedModel },
@@ -100,6 +101,19 @@ const up = async () => {
     // Children log warnings and errors only, unless the user asks for more.
     env: { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? "warn" },
     onOutput: (role, line) => process.stderr.write(`[${role}] ${line}\n`),
+    onProcessExit: (id, code, signal) => {
+      if (!stopping) process.stderr.write(`[${id}] exited (${signal ?? code}); the node restarts it\n`);
+    },
+    // The node's tree gave up (a pool crash-looped): stop, and exit non-zero for whatever runs `tandem up`.
+    onGiveUp: (message) => {
+      process.stderr.write(`tandem: the node's supervision tree gave up: ${message}\n`);
+      // (During start-up there is no cluster to stop yet: startLocalCluster fails and cleans up on its own.)
+      try {
+        void cluster.stop().finally(() => process.exit(1));
+      } catch {
+        process.exit(1);
+      }
+    },
   });
   const chipOf = (role: string) => (role === "prefill" ? prefill.chip : role === "decode" ? decode.chip : undefined);
   const pids = cluster.processes.map((p) => {
@@ -112,7 +126,6 @@ const up = async () => {
       `  or any NATS client: request on ${subjectsFor(cluster.cluster).generate} (msgpack, see docs/protocol.md)\n` +
       `Ctrl-C stops everything.\n`,
   );
-  let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
@@ -123,11 +136,6 @@ const up = async () => {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  for (const p of cluster.processes) {
-    p.child.once("exit", (code, signal) => {
-      if (!stopping) process.stderr.write(`[${p.id}] exited (${signal ?? code})\n`);
-    });
-  }
 };
 
 const generateCommand = async () => {

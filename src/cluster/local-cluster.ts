@@ -37,6 +37,8 @@ export interface LocalClusterOptions {
   readonly restartWorkers?: boolean;
   /** The node's supervision tree gave up (a pool crash-looped); default: a line on stderr. */
   readonly onGiveUp?: (message: string) => void;
+  /** A process exited on its own (the node restarts it when `restartWorkers` is on). */
+  readonly onProcessExit?: (id: string, code: number | null, signal: string | null) => void;
   /**
    * Emulated vendor pools (src/engine/emulated/): the accelerator each pool pretends to be (catalog id) and the
    * model its timing follows; handed to the workers as TANDEM_EMULATE_CHIP and TANDEM_EMULATE_MODEL.
@@ -180,6 +182,7 @@ export const startLocalCluster = async (options: LocalClusterOptions): Promise<L
       restart: options.restartWorkers ?? true,
       stopProcess: (child) => stopProcess(child),
       onGiveUp: options.onGiveUp ?? ((message) => process.stderr.write(`tandem: the node's supervision tree gave up: ${message}\n`)),
+      ...(options.onProcessExit === undefined ? {} : { onExit: options.onProcessExit }),
     });
     const want: Record<string, number> = options.monolithic
       ? { "tandem-monolithic": 1 }

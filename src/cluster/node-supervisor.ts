@@ -38,6 +38,8 @@ export interface NodeSupervisorOptions {
   readonly stopProcess: (child: ChildProcess) => Promise<void>;
   /** The whole tree gave up (a pool kept failing past its intensity). */
   readonly onGiveUp: (message: string) => void;
+  /** A supervised process exited (it is restarted unless the tree is stopping or restarts are off). */
+  readonly onExit?: (id: string, code: number | null, signal: string | null) => void;
 }
 
 export interface NodeSupervision {
@@ -76,7 +78,10 @@ export const superviseProcesses = (specs: ReadonlyArray<ProcessSpec>, options: N
         }),
         (proc) =>
           Effect.callback<never, ProcessExited>((resume) => {
-            const exited = (code: number | null, signal: string | null) => resume(Effect.fail(new ProcessExited({ id: spec.id, code, signal })));
+            const exited = (code: number | null, signal: string | null) => {
+              options.onExit?.(spec.id, code, signal);
+              resume(Effect.fail(new ProcessExited({ id: spec.id, code, signal })));
+            };
             if (proc.exitCode !== null || proc.signalCode !== null) return exited(proc.exitCode, proc.signalCode);
             proc.once("exit", exited);
             return Effect.sync(() => void proc.off("exit", exited));
