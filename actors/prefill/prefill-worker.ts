@@ -15,6 +15,7 @@ import {
   type Subjects,
   requestKey,
   TandemError,
+  TokenChunk,
   TransferAbort,
   TransferOpen,
   TransferOpened,
@@ -130,6 +131,11 @@ export const runPrefillWorker = (config: PrefillWorkerConfig, engine: Engine) =>
             const { sequence, firstToken } = yield* engine.prefill(tokens).pipe(Effect.mapError(driverFaultToError));
             const next = firstToken === engine.info.eosToken ? "eos" : command.maxTokens <= 1 ? "length" : "continue";
             const firstText = next === "eos" ? "" : engine.detokenize([firstToken], tokens);
+            // The first token goes to the request actor's attempt inbox too, ahead of the reply: its relay forwards
+            // it to the caller from the subscription, without waiting for the reply to be handled.
+            if (next !== "eos" && command.replyTo !== undefined) {
+              yield* tell(command.replyTo, TokenChunk, { _tag: "TokenChunk", requestId: command.requestId, seq: 0, tokens: [firstToken], text: firstText });
+            }
             yield* respond(msg, PrefillDone, {
               _tag: "PrefillDone",
               firstToken,

@@ -229,6 +229,7 @@ export const runGateway = (config: GatewayConfig) =>
               attempt,
               prompt: request.prompt,
               maxTokens,
+              replyTo: attemptInbox,
               decodeWorker: decodeWorker.id,
               leaseTtlMs: config.leaseTtlMs,
               ...(decodeWorker.kvTcp === undefined ? {} : { decodeKvTcp: decodeWorker.kvTcp }),
@@ -238,7 +239,8 @@ export const runGateway = (config: GatewayConfig) =>
           ).pipe(Effect.raceFirst(lost(prefillWorker)));
           const firstIsEos = prefill.next === "eos";
           if (!firstIsEos) {
-            relay.accept(0, [prefill.firstToken], encodeMessage(TokenChunk, {
+            // Normally the prefill worker's own seq 0 reached the relay just before this reply; if not, send it now.
+            if (relay.nextSeq === 0) relay.accept(0, [prefill.firstToken], encodeMessage(TokenChunk, {
               _tag: "TokenChunk",
               requestId,
               seq: 0,

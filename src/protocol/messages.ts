@@ -105,6 +105,8 @@ export const PrefillCommand = Schema.TaggedStruct("PrefillCommand", {
   attempt: Count,
   prompt: Schema.String,
   maxTokens: Count,
+  /** The request actor's inbox for this attempt: prefill publishes the first TokenChunk (seq 0) there before replying. */
+  replyTo: Schema.optionalKey(Schema.String),
   /** The decode worker that will receive this request's KV; prefill opens the transfer to it at the broker. */
   decodeWorker: Schema.String,
   leaseTtlMs: Count,
