@@ -1,6 +1,7 @@
 // What the gateway has sent for each recent request — every chunk and the final message, byte for byte — so a
 // client that lost messages while NATS was restarting can ask again (`resume`) and get them without the request
 // running twice. Entries leave `keepMs` after their final message.
+import type { AnswerStore } from "./generate-endpoint.ts";
 
 interface Answer {
   readonly payloads: Uint8Array[];
@@ -8,7 +9,7 @@ interface Answer {
   doneAt: number;
 }
 
-export class AnswerLog {
+export class AnswerLog implements AnswerStore {
   private readonly answers = new Map<string, Answer>();
 
   constructor(private readonly keepMs: number) {}
@@ -22,9 +23,10 @@ export class AnswerLog {
     this.answers.get(requestId)?.payloads.push(payload);
   }
 
-  final(requestId: string, payload: Uint8Array, now: number): void {
+  final(requestId: string, payload: Uint8Array): void {
     const answer = this.answers.get(requestId);
     if (answer === undefined) return;
+    const now = performance.now();
     answer.final = payload;
     answer.doneAt = now;
     this.sweep(now);

@@ -3,7 +3,7 @@
 // under a deadline. The caller gets the first token from the prefill worker, the rest straight from the
 // decode worker, and exactly one final message (GenerateDone or GenerateFailed) from here.
 import { Clock, Deferred, Effect, Result } from "effect";
-import { createInbox, Events, type Msg } from "nats";
+import { createInbox } from "nats";
 import { makeActor } from "../../src/actor/actor.ts";
 import { DEFAULT_MAX_LOAD } from "../../src/policy/least-loaded.ts";
 import { kvMoveCost } from "../../src/policy/kv-move-cost.ts";
@@ -63,7 +63,6 @@ export const GATEWAY_DEFAULTS = {
 const ADMISSION_POLL_MS = 5;
 /** How long a finished answer is kept for a client that reconnects and resumes. */
 const ANSWER_KEEP_MS = 60_000;
-const decodeGenerateRequest = decodeMessageResult(GenerateRequest);
 const decodeTransferEvent = decodeMessageResult(TransferEvent);
 const decodeChunk = decodeMessageResult(TokenChunk);
 
@@ -89,13 +88,6 @@ export const runGateway = (config: GatewayConfig) =>
     const answers = new AnswerLog(ANSWER_KEEP_MS);
     const transfers = new Map<string, TransferWatch>();
     let tieBreak = 0;
-    /** When this gateway's view of membership last started from nothing: at start, and after each reconnect. */
-    let viewSince = yield* Clock.currentTimeMillis;
-    yield* Effect.forkScoped(
-      Effect.promise(async () => {
-        for await (const status of connection.status()) if (status.type === Events.Reconnect) viewSince = Date.now();
-      }),
-    );
 
     yield* subscribeScoped(subjects.events("transfer"), (msg) => {
       const event = decodeTransferEvent(msg.data);
@@ -130,8 +122,8 @@ export const runGateway = (config: GatewayConfig) =>
         const startedAt = yield* Clock.currentTimeMillis;
         // A gateway that has just started or reconnected may not have heard every heartbeat yet, and a request
         // being recovered may find a pool restarting: "no workers" means "not yet" for two heartbeat intervals.
-        const patient = Clock.currentTimeMillis.pipe(
-          Effect.map((now) => now - Math.max(viewSince, avoid.size > 0 ? startedAt : 0) < config.heartbeatMs * 2),
+        const patient = Effect.all([Clock.currentTimeMillis, membership.since]).pipe(
+          Effect.map(([now, viewSince]) => now - Math.max(viewSince, avoid.size > 0 ? startedAt : 0) < config.heartbeatMs * 2),
         );
         const choose = (live: ReadonlyArray<MemberRecord>, mayWait: boolean) => {
           const healthy = live.filter((m) => m.health === undefined || m.health === "serving");
@@ -366,19 +358,7 @@ export const runGateway = (config: GatewayConfig) =>
         }
       });
 
-    const served = generateRequestHandler(config, serve, (requestId, payload) => answers.final(requestId, payload, performance.now()));
-    /** A resume of a request this gateway knows gets what was sent again; anything else is served. */
-    const handle = (msg: Msg) =>
-      Effect.suspend(() => {
-        const request = decodeGenerateRequest(msg.data);
-        const sent = Result.isSuccess(request) && request.success.resume === true && request.success.requestId !== undefined
-          ? answers.sent(request.success.requestId)
-          : undefined;
-        if (sent === undefined || !msg.reply) return served(msg);
-        for (const payload of sent) connection.publish(msg.reply, payload);
-        log.info({ requestId: Result.isSuccess(request) ? request.success.requestId : "", messages: sent.length }, "request resumed");
-        return Effect.void;
-      });
+    const handle = generateRequestHandler(config, serve, answers);
 
     const actor = yield* makeActor({
       name: "tandem-gateway",

@@ -67,11 +67,19 @@ const validate = (limits: GenerateLimits, request: GenerateRequest) => {
   return Effect.succeed({ maxTokens, timeoutMs });
 };
 
-/** Sees each final message as it is published (the gateway keeps them for resumes). */
-export type OnFinal = (requestId: string, payload: Uint8Array) => void;
+/** What a server keeps of its answers so that a client that reconnects can resume (the gateway's AnswerLog). */
+export interface AnswerStore {
+  /** Sees each final message as it is published. */
+  readonly final: (requestId: string, payload: Uint8Array) => void;
+  /** Everything sent for `requestId` so far, in order, or undefined if unknown. */
+  readonly sent: (requestId: string) => ReadonlyArray<Uint8Array> | undefined;
+}
 
-/** The mailbox handler for the generate subject around `serve`. */
-export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R>, onFinal?: OnFinal) => (msg: Msg) =>
+/**
+ * The mailbox handler for the generate subject around `serve`. With `answers`, a request marked `resume` whose id
+ * the store knows gets what was sent for it again instead of being served a second time.
+ */
+export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R>, answers?: AnswerStore) => (msg: Msg) =>
   Effect.gen(function* () {
     const { connection } = yield* NatsClient;
     const log = yield* Log;
@@ -85,7 +93,7 @@ export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R
     const publish = (payload: Uint8Array) =>
       Effect.sync(() => {
         connection.publish(inbox, payload);
-        onFinal?.(requestId, payload);
+        answers?.final(requestId, payload);
       });
     yield* Effect.gen(function* () {
       if (msg.data.length > limits.maxRequestBytes) {
@@ -95,6 +103,12 @@ export const generateRequestHandler = <R>(limits: GenerateLimits, serve: Serve<R
       }
       const request = yield* decodeRequest(msg.data);
       if (request.requestId !== undefined && request.requestId !== "") requestId = request.requestId;
+      const sent = request.resume === true ? answers?.sent(requestId) : undefined;
+      if (sent !== undefined) {
+        for (const payload of sent) connection.publish(inbox, payload);
+        log.info({ requestId, messages: sent.length }, "request resumed");
+        return;
+      }
       const { maxTokens, timeoutMs } = yield* validate(limits, request);
       const result = yield* serve(request, requestId, inbox, maxTokens, admittedAt).pipe(
         Effect.timeoutOrElse({

@@ -41,6 +41,8 @@ export const registerMember = (bucket: string, heartbeatMs: number, current: () 
 export interface MembershipView {
   /** Live members right now (heartbeat within MISSED_HEARTBEATS_ALLOWED intervals). */
   readonly live: Effect.Effect<ReadonlyArray<MemberRecord>>;
+  /** When this view last started from nothing (the first watch, and each re-watch after a reconnect), Clock ms. */
+  readonly since: Effect.Effect<number>;
 }
 
 const decodeRecord = decodeMessageResult(MemberRecord);
@@ -65,6 +67,7 @@ export const watchMembership = (
         if (Result.isSuccess(decoded)) members.set(entry.key, decoded.success);
       }
     };
+    let since = yield* Clock.currentTimeMillis;
     let watch = yield* Effect.promise(async () => (await kv.current()).watch());
     void follow(watch);
     // After a reconnect the server may have lost the bucket (memory storage): watch it afresh. Records missed in
@@ -72,6 +75,7 @@ export const watchMembership = (
     const rewatch = Effect.promise(async () => {
       for await (const status of connection.status()) {
         if (status.type !== Events.Reconnect) continue;
+        since = Date.now();
         watch.stop();
         // JetStream may take a moment to be ready after the server comes back.
         for (let tries = 0; tries < 20; tries++) {
@@ -92,5 +96,5 @@ export const watchMembership = (
         [...members.values()].filter((m) => now - m.heartbeatAt <= m.heartbeatMs * MISSED_HEARTBEATS_ALLOWED)
       ),
     );
-    return { live };
+    return { live, since: Effect.sync(() => since) };
   });
