@@ -40,7 +40,7 @@ const natsChannel = (servers: string) =>
     const channel: Channel = (transferId, payload) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const offered = yield* listenForKv({ subjects, transferId, window: 16, idleTimeoutMs: 30_000 }).pipe(Effect.provide(receiver));
+          const offered = yield* listenForKv({ subjects, transferId, windowBytes: 16 * MIB, idleTimeoutMs: 30_000 }).pipe(Effect.provide(receiver));
           const [usableAt] = yield* Effect.all([
             offered.pipe(Effect.flatMap(drain), Effect.provide(receiver)),
             sendKv({ subjects, transferId, payload, chunkBytes: 1 * MIB, stallTimeoutMs: 30_000 }).pipe(Effect.provide(sender)),

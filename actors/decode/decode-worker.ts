@@ -28,6 +28,7 @@ import { flush, NatsClient, respond, respondFailure, tell } from "../../src/tran
 import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
 import { serveKvTcp } from "../../src/transport/tcp-kv-channel.ts";
 import type { IncomingKv } from "../../src/transport/kv-transfer.ts";
+import { kvPayloadPool } from "../../src/transport/kv-payload-pool.ts";
 import { receiveKvAs } from "../../src/engine/emulated/kv-wire.ts";
 import { dieNow, type ProcessFault } from "../../src/runtime/process-faults.ts";
 import type { DriverHealth } from "../../src/engine/supervised-engine.ts";
@@ -41,8 +42,8 @@ export interface DecodeWorkerConfig {
   readonly id: string;
   readonly subjects: Subjects;
   readonly heartbeatMs: number;
-  /** Chunks a sender may have in flight per transfer. */
-  readonly creditWindow: number;
+  /** Bytes a sender may have in flight per transfer over NATS (see `ReceiveKvOptions.windowBytes`). */
+  readonly creditWindowBytes: number;
   /** Transfers announced but not yet decoded that this worker will hold at once. */
   readonly maxPendingTransfers: number;
   /** How long a decode command waits for its KV (the lease TTL is the natural bound). */
@@ -59,12 +60,17 @@ const decodeExpect = decodeMessage(KvExpect);
 const decodeCommand = decodeMessage(DecodeCommand);
 const decodeCancel = decodeMessage(CancelCommand);
 
+/** Free receive buffers a decode worker keeps for the next transfers. */
+const PAYLOAD_POOL_BYTES = 512 * 1024 * 1024;
+
 export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
   Effect.gen(function* () {
     const { subjects } = config;
     const { connection } = yield* NatsClient;
     const log = yield* Log;
     const receivers = yield* FiberMap.make<string>();
+    /** Receive buffers, reused once a transfer's KV has been translated into what the engine imports. */
+    const payloads = kvPayloadPool(PAYLOAD_POOL_BYTES);
     const decodes = yield* FiberMap.make<string>();
     /** Per request attempt (requestKey): the KV once it has arrived, and the transfer it came on. */
     const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
@@ -85,7 +91,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
         // Claimed by its transfer's receive fiber, or dropped once the transfer could no longer want it.
         Effect.andThen(Effect.sleep(config.kvWaitTimeoutMs)),
         Effect.andThen(Effect.sync(() => tcpArrivals.delete(incoming.transferId))),
-      ));
+      ), payloads);
 
     yield* registerWorker(
       subjects,
@@ -128,7 +134,8 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
           const offered = yield* listenForKv({
             subjects,
             transferId: expect.transferId,
-            window: config.creditWindow,
+            windowBytes: config.creditWindowBytes,
+            pool: payloads,
             idleTimeoutMs: expect.ttlMs,
           });
           yield* Deferred.succeed(listening, undefined);
@@ -138,6 +145,8 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
           // Translated into this engine's layout when it differs (llama.cpp states layer by layer as they arrive,
           // vendor-native KV through canonical), or refused: untranslated bytes are never imported.
           const bytes = yield* receiveKvAs(incoming, engine.info.kvFormat);
+          // What the engine imports is a new buffer unless no translation was needed; then it is the payload.
+          if (bytes.buffer !== incoming.payload.buffer) incoming.release();
           yield* tell(subjects.broker("complete"), TransferComplete, {
             _tag: "TransferComplete",
             transferId: expect.transferId,

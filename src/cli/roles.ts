@@ -20,6 +20,7 @@ import { superviseWorkerEngine } from "../../actors/worker-driver.ts";
 import { readSettings } from "../runtime/settings.ts";
 import { openPrefixSpill, type PrefixSpillStore } from "../transport/prefix-spill-store.ts";
 import { NatsClient } from "../transport/nats-client.ts";
+import { DEFAULT_WINDOW_BYTES } from "../transport/nats-kv-channel.ts";
 
 export type Role = "gateway" | "broker" | "prefill" | "decode" | "monolithic";
 
@@ -124,7 +125,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
                 id,
                 subjects,
                 heartbeatMs: settings.heartbeatMs,
-                creditWindow: 16,
+                creditWindowBytes: DEFAULT_WINDOW_BYTES,
                 maxPendingTransfers: 64,
                 kvWaitTimeoutMs: settings.leaseTtlMs,
                 ...(settings.kvTcpHost === undefined ? {} : { kvTcpHost: settings.kvTcpHost }),

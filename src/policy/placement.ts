@@ -11,6 +11,10 @@
 //   4. the cheaper link between the two (same host, then a direct TCP listener, then through NATS);
 //   5. the decode worker's load.
 // Workers at `maxLoad` or above take nothing; when that leaves no pair the answer is `Saturated`.
+// `tieBreak` is a non-negative integer (both callers count requests). The simulator calls this once per request,
+// so it allocates nothing per call: what needs sorting (models, id order) is kept per worker list (`Layout`)
+// and the answer still depends on the arguments alone; test/unit/placement-equivalence.test.ts checks it
+// against the straightforward ranking.
 import type { PickResult, WorkerView } from "./least-loaded.ts";
 
 export interface PlacementRequest {
@@ -50,11 +54,95 @@ export const freeKvTokens = (worker: WorkerView, assigned: number): number => {
   return kvCapacityTokens - Math.max(kvCapacityTokens - kvFreeTokens, assigned * perRequest);
 };
 
-const compareTuples = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
+/**
+ * What placement keeps per worker list between calls: the served models, and per model its prefill and decode
+ * workers (indices into the list) in id order — everything that needs a sort. It holds while the list has the
+ * same length and every entry the same id, role and model; anything else (load, capacity, KV, format, host) is
+ * read from the list on every call. The scratch arrays hold one call's per-worker figures.
+ */
+interface Pools {
+  readonly prefill: ReadonlyArray<number>;
+  readonly decode: ReadonlyArray<number>;
+  readonly pLoad: Float64Array;
+  readonly pCached: Float64Array;
+  readonly pRot: Int32Array;
+  readonly pFree: Uint8Array;
+  readonly dLoad: Float64Array;
+  readonly dRot: Int32Array;
+  readonly dFree: Uint8Array;
+  readonly dFits: Uint8Array;
+  /** Set while a call uses the scratch arrays (a re-entrant call, from `translationCost`, gets its own). */
+  busy: boolean;
+}
+
+interface Layout {
+  readonly ids: ReadonlyArray<string>;
+  readonly roles: ReadonlyArray<string>;
+  readonly models: ReadonlyArray<string>;
+  /** Models served, sorted (default string order), without repeats. */
+  readonly served: ReadonlyArray<string>;
+  readonly pools: Map<string, Pools>;
+}
+
+const layouts = new WeakMap<ReadonlyArray<WorkerView>, Layout>();
+
+const newPools = (prefill: ReadonlyArray<number>, decode: ReadonlyArray<number>): Pools => ({
+  prefill,
+  decode,
+  pLoad: new Float64Array(prefill.length),
+  pCached: new Float64Array(prefill.length),
+  pRot: new Int32Array(prefill.length),
+  pFree: new Uint8Array(prefill.length),
+  dLoad: new Float64Array(decode.length),
+  dRot: new Int32Array(decode.length),
+  dFree: new Uint8Array(decode.length),
+  dFits: new Uint8Array(decode.length),
+  busy: false,
+});
+
+const buildLayout = (workers: ReadonlyArray<WorkerView>): Layout => {
+  const ids = workers.map((w) => w.id);
+  const roles = workers.map((w) => w.role);
+  const models = workers.map((w) => w.model);
+  const served = [...new Set(models)].sort();
+  const pools = new Map<string, Pools>();
+  // Array.prototype.sort is stable: equal ids keep list order, as when sorting the workers themselves.
+  const byId = (a: number, b: number) => ids[a]!.localeCompare(ids[b]!);
+  for (const model of served) {
+    const pool = (role: string) => workers.map((_, i) => i).filter((i) => roles[i] === role && models[i] === model).sort(byId);
+    pools.set(model, newPools(pool("prefill"), pool("decode")));
+  }
+  return { ids, roles, models, served, pools };
 };
 
+const layoutOf = (workers: ReadonlyArray<WorkerView>): Layout => {
+  const known = layouts.get(workers);
+  if (known !== undefined && known.ids.length === workers.length) {
+    const { ids, roles, models } = known;
+    let same = true;
+    for (let i = 0; i < workers.length; i++) {
+      const w = workers[i]!;
+      if (w.id !== ids[i] || w.role !== roles[i] || w.model !== models[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known;
+  }
+  const layout = buildLayout(workers);
+  layouts.set(workers, layout);
+  return layout;
+};
+
+const formats = (workers: ReadonlyArray<WorkerView>, pool: ReadonlyArray<number>) => [...new Set(pool.map((i) => workers[i]!.kvFormat))].sort();
+
+/**
+ * The pair by the order in the header. Written for the simulator, which calls it once per request: no sort,
+ * closure or array per call. Each pool is ranked by (load, position after rotating the id order by
+ * `tieBreak`); the prefill order puts the longest cached prefix (under `affinityMaxLoad`) first, then that
+ * rank. Every (prefill, decode) pair then has a distinct key (fits, translation, prefill order, link, decode
+ * rank), so one pass keeping the smallest finds the same pair as ranking them all.
+ */
 export const placeRequest = (
   workers: ReadonlyArray<WorkerView>,
   assigned: ReadonlyMap<string, number>,
@@ -62,42 +150,103 @@ export const placeRequest = (
   tieBreak: number,
   policy: PlacementPolicy,
 ): PickResult => {
-  const served = [...new Set(workers.map((w) => w.model))].sort();
-  const wanted = request.model ?? served[0];
+  const layout = layoutOf(workers);
+  const wanted = request.model ?? layout.served[0];
   if (wanted === undefined) return { _tag: "NoWorkers", role: "prefill", model: request.model ?? "(any)" };
-  if (!served.includes(wanted)) return { _tag: "UnknownModel", model: wanted, served };
-  const load = (w: WorkerView) => Math.max(w.inFlight, assigned.get(w.id) ?? 0) / Math.max(1, w.capacity);
-  const ranked = (role: "prefill" | "decode") => {
-    const pool = workers.filter((w) => w.role === role && w.model === wanted).sort((a, b) => a.id.localeCompare(b.id));
-    const rotated = pool.map((_, i) => pool[(i + tieBreak) % pool.length]!);
-    return rotated.sort((a, b) => load(a) - load(b));
-  };
-  const prefills = ranked("prefill");
-  const decodes = ranked("decode");
-  if (prefills.length === 0) return { _tag: "NoWorkers", role: "prefill", model: wanted };
-  if (decodes.length === 0) return { _tag: "NoWorkers", role: "decode", model: wanted };
-  const cost = (p: WorkerView, d: WorkerView) => policy.translationCost(p.kvFormat, d.kvFormat);
-  if (!prefills.some((p) => decodes.some((d) => cost(p, d) !== undefined))) {
-    const formats = (pool: ReadonlyArray<WorkerView>) => [...new Set(pool.map((w) => w.kvFormat))].sort();
-    return { _tag: "NoCompatiblePair", model: wanted, prefillFormats: formats(prefills), decodeFormats: formats(decodes) };
+  const shared = layout.pools.get(wanted);
+  if (shared === undefined) return { _tag: "UnknownModel", model: wanted, served: layout.served.slice() };
+  const { prefill, decode } = shared;
+  const np = prefill.length;
+  const nd = decode.length;
+  if (np === 0) return { _tag: "NoWorkers", role: "prefill", model: wanted };
+  if (nd === 0) return { _tag: "NoWorkers", role: "decode", model: wanted };
+  const pools = shared.busy ? newPools(prefill, decode) : shared;
+  pools.busy = true;
+  try {
+    const { pLoad, pCached, pRot, pFree, dLoad, dRot, dFree, dFits } = pools;
+    const { maxLoad, translationCost } = policy;
+    const affinityMaxLoad = policy.affinityMaxLoad ?? DEFAULT_AFFINITY_MAX_LOAD;
+    const cachedBlocks = request.cachedBlocks;
+    const need = Math.max(1, request.kvTokens ?? 1);
+    // Position in the pool's id order rotated by tieBreak: pool[(position + tieBreak) % n] is the worker.
+    const pShift = tieBreak % np;
+    const dShift = tieBreak % nd;
+    for (let k = 0; k < np; k++) {
+      const w = workers[prefill[k]!]!;
+      const load = Math.max(w.inFlight, assigned.get(w.id) ?? 0) / Math.max(1, w.capacity);
+      pLoad[k] = load;
+      pRot[k] = k >= pShift ? k - pShift : k - pShift + np;
+      pFree[k] = load < maxLoad ? 1 : 0;
+      pCached[k] = load < affinityMaxLoad ? cachedBlocks?.get(w.id) ?? 0 : 0;
+    }
+    for (let k = 0; k < nd; k++) {
+      const w = workers[decode[k]!]!;
+      const inUse = assigned.get(w.id) ?? 0;
+      const load = Math.max(w.inFlight, inUse) / Math.max(1, w.capacity);
+      dLoad[k] = load;
+      dRot[k] = k >= dShift ? k - dShift : k - dShift + nd;
+      dFree[k] = load < maxLoad ? 1 : 0;
+      dFits[k] = freeKvTokens(w, inUse) >= need ? 1 : 0;
+    }
+    let compatible = false;
+    let bestP = -1;
+    let bestD = -1;
+    let bestFits = 0;
+    let bestTranslation = 0;
+    let bestLink = 0;
+    for (let i = 0; i < np; i++) {
+      const p = workers[prefill[i]!]!;
+      if (pFree[i] === 0) {
+        // Only the check that some pair of the model can exchange KV at all (NoCompatiblePair) needs it.
+        if (compatible) continue;
+        for (let j = 0; j < nd && !compatible; j++) compatible = translationCost(p.kvFormat, workers[decode[j]!]!.kvFormat) !== undefined;
+        continue;
+      }
+      for (let j = 0; j < nd; j++) {
+        if (dFree[j] === 0) {
+          if (!compatible) compatible = translationCost(p.kvFormat, workers[decode[j]!]!.kvFormat) !== undefined;
+          continue;
+        }
+        const d = workers[decode[j]!]!;
+        const translation = translationCost(p.kvFormat, d.kvFormat);
+        if (translation === undefined) continue;
+        compatible = true;
+        const fits = dFits[j]!;
+        const link = p.host !== undefined && p.host === d.host ? 0 : d.kvTcp !== undefined ? 1 : 2;
+        if (bestP >= 0) {
+          // Keys compare element by element: the first unequal one decides.
+          if (fits !== bestFits) {
+            if (fits < bestFits) continue;
+          } else if (translation !== bestTranslation) {
+            if (!(translation - bestTranslation < 0)) continue;
+          } else if (i !== bestP) {
+            // Prefill order: more cached blocks, then lower load, then earlier rotated position.
+            const c = pCached[i]!;
+            const bc = pCached[bestP]!;
+            if (c !== bc) {
+              if (c < bc) continue;
+            } else if (pLoad[i] !== pLoad[bestP]) {
+              if (pLoad[i]! > pLoad[bestP]!) continue;
+            } else if (pRot[i]! > pRot[bestP]!) continue;
+          } else if (link !== bestLink) {
+            if (link > bestLink) continue;
+          } else if (dLoad[j] !== dLoad[bestD]) {
+            if (dLoad[j]! > dLoad[bestD]!) continue;
+          } else if (dRot[j]! > dRot[bestD]!) continue;
+        }
+        bestP = i;
+        bestD = j;
+        bestFits = fits;
+        bestTranslation = translation;
+        bestLink = link;
+      }
+    }
+    if (!compatible) return { _tag: "NoCompatiblePair", model: wanted, prefillFormats: formats(workers, prefill), decodeFormats: formats(workers, decode) };
+    if (bestP < 0) return { _tag: "Saturated", model: wanted };
+    return { _tag: "Picked", prefill: workers[prefill[bestP]!]!, decode: workers[decode[bestD]!]! };
+  } finally {
+    pools.busy = false;
   }
-  const free = (w: WorkerView) => load(w) < policy.maxLoad;
-  // Prefix affinity: the holder of the longest cached prefix goes first while it is not overloaded.
-  const affinityMaxLoad = policy.affinityMaxLoad ?? DEFAULT_AFFINITY_MAX_LOAD;
-  const cached = (w: WorkerView) => (load(w) < affinityMaxLoad ? request.cachedBlocks?.get(w.id) ?? 0 : 0);
-  const prefillOrder = prefills.filter(free).map((w, rank) => ({ w, rank })).sort((a, b) => cached(b.w) - cached(a.w) || a.rank - b.rank);
-  const need = Math.max(1, request.kvTokens ?? 1);
-  let best: { readonly key: ReadonlyArray<number>; readonly prefill: WorkerView; readonly decode: WorkerView } | undefined;
-  prefillOrder.forEach(({ w: prefill }, prefillRank) => {
-    decodes.forEach((decode, decodeRank) => {
-      const translation = cost(prefill, decode);
-      if (translation === undefined || !free(decode)) return;
-      const fits = freeKvTokens(decode, assigned.get(decode.id) ?? 0) >= need ? 0 : 1;
-      const key = [fits, translation, prefillRank, linkCost(prefill, decode), decodeRank];
-      if (best === undefined || compareTuples(key, best.key) < 0) best = { key, prefill, decode };
-    });
-  });
-  return best === undefined ? { _tag: "Saturated", model: wanted } : { _tag: "Picked", prefill: best.prefill, decode: best.decode };
 };
 
 /** Characters per token assumed for a prompt the caller has not tokenized (English text, BPE vocabularies). */

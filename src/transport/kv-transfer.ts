@@ -7,6 +7,7 @@ import { Cause, Effect, Queue, Result, Stream } from "effect";
 import { crc32 } from "../kv/checksum.ts";
 import { chunkSpan, endsLayer, type KvLayout, kvLayout, layerManifest } from "../kv/chunking.ts";
 import { internal, type KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
+import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
 
 /** What a sender sends. `layers` must yield exactly `layerBytes.length` arrays of the declared sizes. */
 export interface KvPayload {
@@ -32,6 +33,11 @@ export interface IncomingKv {
   readonly payload: Uint8Array;
   /** Each layer in order once all its chunks arrived and its manifest matched (a view into `payload`). */
   readonly layers: Stream.Stream<Uint8Array, TandemError>;
+  /**
+   * Hands the payload back to the receiver's pool for the next transfer. Call it once nothing reads the payload
+   * or a layer of it any more; without the call the payload is garbage-collected as usual.
+   */
+  readonly release: () => void;
 }
 
 export interface ReceivedKv {
@@ -95,9 +101,10 @@ export class KvReassembly {
   private readonly requests: Uint8Array;
   readonly incoming: IncomingKv;
 
-  /** `queue` (from {@link layerQueue}) carries the completed layers out. */
-  constructor(readonly offer: KvOffer, readonly layout: KvLayout, private readonly queue: LayerQueue) {
-    this.payload = new Uint8Array(layout.totalBytes);
+  /** `queue` (from {@link layerQueue}) carries the completed layers out; the payload comes from `pool`. */
+  constructor(readonly offer: KvOffer, readonly layout: KvLayout, private readonly queue: LayerQueue, pool: KvPayloadPool = freshPayloads) {
+    this.payload = pool.acquire(layout.totalBytes);
+    let released = false;
     this.checksums = new Uint32Array(layout.chunks);
     this.arrived = new Uint8Array(layout.chunks);
     this.requests = new Uint8Array(layout.chunks);
@@ -109,6 +116,10 @@ export class KvReassembly {
       layerBytes: layout.layerBytes,
       payload: this.payload,
       layers: Stream.fromQueue(this.queue),
+      release: () => {
+        if (!released) pool.release(this.payload);
+        released = true;
+      },
     };
     this.release();
   }

@@ -23,6 +23,7 @@ import {
 } from "../protocol/index.ts";
 import { NatsClient, subscribeScoped, tell } from "./nats-client.ts";
 import { decodeKvChunkFrame, isKvChunkFrame, kvChunkHeaders } from "../protocol/kv-chunk-frame.ts";
+import type { KvPayloadPool } from "./kv-payload-pool.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
 export interface SendKvOptions {
@@ -123,12 +124,18 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
 export interface ReceiveKvOptions {
   readonly subjects: Subjects;
   readonly transferId: string;
-  /** Chunks the sender may have in flight beyond the first one still missing. */
-  readonly window: number;
+  /**
+   * Bytes the sender may have in flight beyond the first chunk still missing, as whole chunks (at least
+   * {@link MIN_WINDOW_CHUNKS}). Sized in bytes, not chunks, so small chunks still keep the pipe full and large
+   * ones do not pile up in nats-server's buffers for a slow receiver.
+   */
+  readonly windowBytes: number;
   /** Fail when the sender has not offered or sent anything for this long. */
   readonly idleTimeoutMs: number;
   /** Silence after which missing chunks are asked for again (default 50 ms). */
   readonly gapMs?: number;
+  /** Where the payload's buffer comes from (default: a fresh one). */
+  readonly pool?: KvPayloadPool;
 }
 
 /**
@@ -139,10 +146,13 @@ export const listenForKv = (
   options: ReceiveKvOptions,
 ): Effect.Effect<Effect.Effect<IncomingKv, TandemError, NatsClient | Scope.Scope>, never, NatsClient | Scope.Scope> =>
   Effect.gen(function* () {
-    const { subjects, transferId, window } = options;
+    const { subjects, transferId } = options;
     const gapMs = options.gapMs ?? GAP_MS;
-    // A sender within its credit never fills this; excess beyond it is dropped and later asked for again.
-    const inbox = yield* Queue.bounded<Result.Result<KvOffer | KvChunk, TandemError>>(2 * window + 4);
+    // A sender within its credit never fills this (for chunks of at least MIN_CHUNK_BYTES); excess beyond it is
+    // dropped and later asked for again.
+    const inbox = yield* Queue.bounded<Result.Result<KvOffer | KvChunk, TandemError>>(
+      2 * Math.max(MIN_WINDOW_CHUNKS, Math.ceil(options.windowBytes / MIN_CHUNK_BYTES)) + 4,
+    );
     yield* subscribeScoped(subjects.kvData(transferId), (msg) => {
       Queue.offerUnsafe(inbox, isKvChunkFrame(msg) ? decodeKvChunkFrame(msg) : decodeOffer(msg.data));
     });
@@ -155,7 +165,8 @@ export const listenForKv = (
     /** Takes chunks until every layer is whole, granting credit and asking for what is lost or corrupt. */
     const receive = (r: KvReassembly) =>
       Effect.gen(function* () {
-        const { chunks } = r.layout;
+        const { chunks, chunkBytes } = r.layout;
+        const window = windowChunks(options.windowBytes, chunkBytes);
         let granted = 0;
         const grant = () => {
           granted = Math.min(chunks, r.contiguous + window);
@@ -205,11 +216,23 @@ export const listenForKv = (
       const offer = yield* Effect.fromResult(first);
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
       const layout = yield* Effect.fromResult(layoutOfOffer(offer));
-      const r = new KvReassembly(offer, layout, yield* layerQueue);
+      const r = new KvReassembly(offer, layout, yield* layerQueue, options.pool);
       yield* Effect.forkScoped(receive(r));
       return r.incoming;
     });
   });
+
+/** The fewest chunks a receiver lets the sender have in flight. */
+const MIN_WINDOW_CHUNKS = 4;
+/** Chunk size the receiver's inbox is sized for; smaller chunks are still received, with resends past it. */
+const MIN_CHUNK_BYTES = 64 * 1024;
+
+/** The credit window in chunks of `chunkBytes` for a window of `windowBytes`. */
+export const windowChunks = (windowBytes: number, chunkBytes: number) =>
+  Math.max(MIN_WINDOW_CHUNKS, Math.floor(windowBytes / Math.max(1, chunkBytes)));
+
+/** A receiver's default window: what nats-server buffers comfortably for one client, and fills the pipe here. */
+export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /** How often a receiver says it is listening while it waits for the offer. */
 const HELLO_MS = 20;

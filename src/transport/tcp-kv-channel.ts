@@ -10,6 +10,7 @@ import { createConnection, createServer, type Socket } from "node:net";
 import { Deferred, Effect, FiberSet, Result, Scope, Stream } from "effect";
 import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
+import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
 const MAGIC = 0x324b5654; // "TKV2" little-endian
@@ -167,7 +168,7 @@ const decodeOffer = decodeMessageResult(KvOffer);
  * Reads one transfer from a connected socket: completes with the incoming transfer when its offer has arrived;
  * chunks then go straight to their place in the payload and layers out as they complete.
  */
-const receiveFrom = (socket: Socket, idleTimeoutMs: number) =>
+const receiveFrom = (socket: Socket, idleTimeoutMs: number, pool: KvPayloadPool) =>
   Effect.gen(function* () {
     const queue = yield* layerQueue;
     return yield* Effect.callback<IncomingKv, TandemError>((resume) => {
@@ -234,7 +235,7 @@ const receiveFrom = (socket: Socket, idleTimeoutMs: number) =>
           if (Result.isFailure(decoded)) return protocol(decoded.failure.message);
           const layout = layoutOfOffer(decoded.success);
           if (Result.isFailure(layout)) return protocol(layout.failure.message);
-          r = new KvReassembly(decoded.success, layout.success, queue);
+          r = new KvReassembly(decoded.success, layout.success, queue, pool);
           resume(Effect.succeed(r.incoming));
         }
       });
@@ -261,7 +262,7 @@ const listen = (host: string, onSocket: (socket: Socket) => void) =>
  * Listens on an ephemeral port of `host` for one sender (the port goes to the sender over NATS) and returns
  * it with the effect that completes when the sender's offer has arrived. The listener closes with the scope.
  */
-export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
+export const listenForKvTcp = (host: string, idleTimeoutMs: number, pool: KvPayloadPool = freshPayloads) =>
   Effect.gen(function* () {
     let accept: ((socket: Socket) => void) | undefined;
     const accepted = new Promise<Socket>((r) => (accept = r));
@@ -271,7 +272,7 @@ export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
         duration: idleTimeoutMs,
         orElse: () => Effect.fail(unavailable("kv_sender_stalled", `no TCP sender connected within ${idleTimeoutMs} ms`)),
       }),
-      Effect.flatMap((socket) => receiveFrom(socket, idleTimeoutMs)),
+      Effect.flatMap((socket) => receiveFrom(socket, idleTimeoutMs, pool)),
     );
     return { port, receive };
   }) satisfies Effect.Effect<{ port: number; receive: Effect.Effect<IncomingKv, TandemError> }, TandemError, Scope.Scope>;
@@ -281,10 +282,15 @@ export const listenForKvTcp = (host: string, idleTimeoutMs: number) =>
  * once its offer has arrived. A connection that fails before its offer is dropped here; its sender sees the
  * failure and aborts the transfer.
  */
-export const serveKvTcp = <R>(host: string, idleTimeoutMs: number, onIncoming: (incoming: IncomingKv) => Effect.Effect<void, never, R>) =>
+export const serveKvTcp = <R>(
+  host: string,
+  idleTimeoutMs: number,
+  onIncoming: (incoming: IncomingKv) => Effect.Effect<void, never, R>,
+  pool: KvPayloadPool = freshPayloads,
+) =>
   Effect.gen(function* () {
     const run = yield* FiberSet.makeRuntime<R>();
     return yield* listen(host, (socket) => {
-      run(receiveFrom(socket, idleTimeoutMs).pipe(Effect.flatMap(onIncoming), Effect.ignore));
+      run(receiveFrom(socket, idleTimeoutMs, pool).pipe(Effect.flatMap(onIncoming), Effect.ignore));
     });
   });

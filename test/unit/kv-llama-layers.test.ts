@@ -38,6 +38,7 @@ const delivered = (payload: KvPayload) =>
       format: payload.format,
       layerBytes: payload.layerBytes,
       payload: Buffer.concat(layers),
+      release: () => {},
       layers: Stream.fromIterable(layers),
     })),
   );
@@ -74,6 +75,7 @@ describe("llama.cpp state as layers", () => {
       transferId: "t1",
       format: other,
       layerBytes: [1],
+      release: () => {},
       payload: new Uint8Array(1),
       layers: Stream.die("no layer may be taken"),
     };

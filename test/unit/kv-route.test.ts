@@ -27,7 +27,7 @@ it("TCP refused → the transfer is re-routed over NATS and arrives byte-exact",
     Effect.scoped(
       Effect.gen(function* () {
         const client = yield* Layer.build(NatsClient.layer({ servers: server.url, name: "kv-route" }));
-        const offered = yield* listenForKv({ subjects, transferId: "t1", window: 4, idleTimeoutMs: 5_000 }).pipe(Effect.provide(client));
+        const offered = yield* listenForKv({ subjects, transferId: "t1", windowBytes: 4 * 16_384, idleTimeoutMs: 5_000 }).pipe(Effect.provide(client));
         const receiving = offered.pipe(Effect.flatMap(receiveWhole), Effect.provide(client));
         const sending = sendKvRouted({
           tcp: { host: "127.0.0.1", port: deadPort, chunkBytes: 1 << 20 },

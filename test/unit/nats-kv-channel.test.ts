@@ -81,7 +81,7 @@ const transfer = (
       yield* Effect.addFinalizer(() => Effect.sync(route.close));
       const sender = yield* Layer.build(NatsClient.layer({ servers: server.url, name: "kv-sender" }));
       const receiver = yield* Layer.build(NatsClient.layer({ servers: server.url, name: "kv-receiver" }));
-      const offered = yield* listenForKv({ subjects: route.outer, transferId, window: 4, idleTimeoutMs: 5_000, gapMs: 20 }).pipe(
+      const offered = yield* listenForKv({ subjects: route.outer, transferId, windowBytes: 4 * options.chunkBytes, idleTimeoutMs: 5_000, gapMs: 20 }).pipe(
         Effect.provide(receiver),
       );
       const receiving = Effect.gen(function* () {

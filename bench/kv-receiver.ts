@@ -1,0 +1,123 @@
+// The receiving process of the KV transfer benchmarks (bench/kv-transfer.ts, bench/kv-pipelining.ts): in
+// production the sender and the receiver of a KV transfer are two processes (two workers), so the benchmarks
+// run the receiver — of the Tandem channels and of their raw baselines alike — here, in a child process.
+//
+//   kv-receiver.ts <nats url> <bench id>
+//
+// It serves, until its stdin closes:
+//   - Tandem's NATS channel: a request on `<bench id>.listen` carrying a transfer id subscribes to that transfer
+//     (the reply goes once the subscription is live);
+//   - Tandem's TCP channel: a KV listener on 127.0.0.1 (its port is in the first stdout line);
+//   - raw NATS: bytes published on `<bench id>.raw`, counted; when a request on `<bench id>.raw.expect` has
+//     announced N bytes, the N-th byte is acknowledged on `<bench id>.raw.ack`;
+//   - raw TCP: a plain listener (its port is in the first stdout line) that counts bytes and, once it has as
+//     many as the connection's first 8 bytes announce, writes one byte back.
+// Every Tandem transfer, once whole and checked, is announced on `<bench id>.usable` as
+// `{ transferId, usableAt }` (ms since the epoch with sub-ms precision, the same clock as the sender's).
+import { createServer } from "node:net";
+import { Effect, Layer } from "effect";
+import { connect, JSONCodec } from "nats";
+import { subjectsFor } from "../src/protocol/index.ts";
+import { Log } from "../src/runtime/log.ts";
+import { type IncomingKv, receiveWhole } from "../src/transport/kv-transfer.ts";
+import { kvPayloadPool } from "../src/transport/kv-payload-pool.ts";
+import { NatsClient } from "../src/transport/nats-client.ts";
+import { listenForKv } from "../src/transport/nats-kv-channel.ts";
+import { serveKvTcp } from "../src/transport/tcp-kv-channel.ts";
+
+import { epochNow, type Usable } from "./kv-receiver-process.ts";
+
+const [servers, benchId] = process.argv.slice(2);
+if (!servers || !benchId) {
+  process.stderr.write("usage: kv-receiver.ts <nats url> <bench id>\n");
+  process.exit(2);
+}
+const json = JSONCodec<unknown>();
+
+const main = async () => {
+  const control = await connect({ servers, name: "kv-bench-receiver-control" });
+  // A decode worker's pool: payloads are handed back once checked, as a worker hands them back once imported.
+  const pool = kvPayloadPool(1024 * 1024 * 1024);
+  const usable = (incoming: IncomingKv) =>
+    receiveWhole(incoming).pipe(
+      Effect.map((received) => control.publish(`${benchId}.usable`, json.encode({ transferId: received.transferId, usableAt: epochNow(), bytes: received.bytes.length } satisfies Usable))),
+      Effect.ensuring(Effect.sync(() => incoming.release())),
+      Effect.catch((error) => Effect.sync(() => process.stderr.write(`kv-receiver: ${incoming.transferId}: ${error.message}\n`))),
+    );
+
+  // Raw NATS: count what arrives; acknowledge the announced total.
+  let rawExpected = Number.POSITIVE_INFINITY;
+  let rawReceived = 0;
+  control.subscribe(`${benchId}.raw.expect`, {
+    callback: (_e, msg) => {
+      rawExpected = Number(new TextDecoder().decode(msg.data));
+      rawReceived = 0;
+      msg.respond();
+    },
+  });
+  control.subscribe(`${benchId}.raw`, {
+    callback: (_e, msg) => {
+      rawReceived += msg.data.length;
+      if (rawReceived >= rawExpected) {
+        rawExpected = Number.POSITIVE_INFINITY;
+        control.publish(`${benchId}.raw.ack`);
+      }
+    },
+  });
+
+  // Raw TCP: an 8-byte length, then that many bytes; one byte back at the end.
+  const rawServer = createServer({ noDelay: true }, (socket) => {
+    let expected = -1;
+    let count = 0;
+    let head = new Uint8Array(0);
+    socket.on("data", (data: Uint8Array) => {
+      if (expected < 0) {
+        head = Buffer.concat([head, data]);
+        if (head.length < 8) return;
+        expected = Number(new DataView(head.buffer, head.byteOffset).getBigUint64(0, true));
+        count = head.length - 8;
+      } else count += data.length;
+      if (count >= expected) socket.end(new Uint8Array([6]));
+    });
+  });
+  await new Promise<void>((resolve) => rawServer.listen(0, "127.0.0.1", () => resolve()));
+
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* Layer.build(Layer.merge(NatsClient.layer({ servers, name: "kv-bench-receiver" }), Log.layer({ bench: benchId })));
+        const subjects = subjectsFor(benchId);
+        const tcpPort = yield* serveKvTcp("127.0.0.1", 30_000, usable, pool);
+        control.subscribe(`${benchId}.listen`, {
+          callback: (_e, msg) => {
+            const { transferId, windowBytes } = json.decode(msg.data) as { transferId: string; windowBytes: number };
+            Effect.runFork(
+              Effect.scoped(
+                Effect.gen(function* () {
+                  const offered = yield* listenForKv({ subjects, transferId, windowBytes, idleTimeoutMs: 30_000, pool });
+                  msg.respond();
+                  yield* offered.pipe(Effect.flatMap(usable));
+                }),
+              ).pipe(Effect.provide(client)),
+            );
+          },
+        });
+        yield* Effect.promise(() => control.flush());
+        process.stdout.write(`${JSON.stringify({ tcpPort, rawTcpPort: (rawServer.address() as { port: number }).port })}\n`);
+        // Serve until the parent closes stdin (or dies).
+        yield* Effect.callback<void>((resume) => {
+          process.stdin.on("end", () => resume(Effect.void));
+          process.stdin.on("close", () => resume(Effect.void));
+          process.stdin.resume();
+        });
+      }),
+    ),
+  );
+  rawServer.close();
+  await control.close();
+};
+
+main().then(() => process.exit(0), (error) => {
+  process.stderr.write(`kv-receiver: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
