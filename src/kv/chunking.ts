@@ -1,7 +1,7 @@
 // Splits a KV payload into chunks that fit under NATS max_payload with room for the message envelope. A
 // payload is a sequence of layers laid end to end; each layer is chunked on its own, so a layer is complete
 // without any byte of the next (which may not exist yet). A whole blob is the one-layer case.
-import { crc32 } from "./checksum.ts";
+import { kvChecksum } from "./checksum/kv-hash.ts";
 
 /** Bytes reserved for the msgpack envelope and NATS headers around each chunk. */
 export const CHUNK_ENVELOPE_BYTES = 4 * 1024;
@@ -66,11 +66,11 @@ export const chunkSpan = (layout: KvLayout, index: number): { readonly offset: n
 export const endsLayer = (layout: KvLayout, index: number) => layout.firstChunks[layout.chunkLayers[index]! + 1] === index + 1;
 
 /**
- * A layer's manifest: CRC-32 over its chunks' CRC-32s (little-endian u32s, in order). It proves every chunk
+ * A layer's manifest: the checksum over its chunks' checksums (little-endian u32s, in order). It proves every chunk
  * of the layer arrived in its place without a second pass over the bytes.
  */
 export const layerManifest = (layout: KvLayout, checksums: Uint32Array, layer: number): number => {
   const from = layout.firstChunks[layer]!;
   const to = layout.firstChunks[layer + 1]!;
-  return crc32(new Uint8Array(checksums.buffer, checksums.byteOffset + from * 4, (to - from) * 4));
+  return kvChecksum(new Uint8Array(checksums.buffer, checksums.byteOffset + from * 4, (to - from) * 4));
 };

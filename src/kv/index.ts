@@ -2,7 +2,7 @@
 // and the chunking/checksum helpers the transfer channels use.
 export { CANONICAL_FORMAT, CANONICAL_LAYOUT, CANONICAL_PAGE, type CanonicalKv, canonicalDescriptor, canonicalLayerBytes } from "./canonical.ts";
 export { convertCanonicalLayer } from "./canonical-convert.ts";
-export { crc32 } from "./checksum.ts";
+export { hashableBuffer, kvChecksum } from "./checksum/kv-hash.ts";
 export { CHUNK_ENVELOPE_BYTES, chunkAt, chunkCount, chunkSizeFor, DEFAULT_CHUNK_BYTES } from "./chunking.ts";
 export { fromCanonical, layerFromCanonical, layerToCanonical, toCanonical } from "./codec.ts";
 export {

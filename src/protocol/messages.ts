@@ -208,7 +208,7 @@ export const KvOffer = Schema.TaggedStruct("KvOffer", {
   chunks: Count,
   chunkBytes: Count,
   /**
-   * 0. (Before layered transfers: a CRC-32 over every chunk's CRC-32, which a streaming sender cannot know
+   * 0. (Before layered transfers: a checksum over every chunk's checksum, which a streaming sender cannot know
    * when it offers; each layer's manifest now travels on its last chunk, see `KvChunk.layerChecksum`.)
    */
   checksum: Count,
@@ -223,9 +223,9 @@ export const KvChunk = Schema.TaggedStruct("KvChunk", {
   transferId: Schema.String,
   index: Count,
   bytes: Schema.Uint8Array,
-  /** CRC-32 of `bytes`. */
+  /** Checksum of `bytes` (`kvChecksum`, src/kv/checksum/kv-hash.ts). */
   checksum: Count,
-  /** On the last chunk of each layer only: CRC-32 over that layer's chunk CRC-32s (little-endian u32s, in order). */
+  /** On the last chunk of each layer only: the checksum over that layer's chunk checksums (little-endian u32s, in order). */
   layerChecksum: Schema.optionalKey(Count),
 });
 export type KvChunk = typeof KvChunk.Type;
@@ -243,7 +243,7 @@ export const KvCredit = Schema.TaggedStruct("KvCredit", {
 });
 export type KvCredit = typeof KvCredit.Type;
 
-/** Receiver → sender, on the credit subject: send these chunks again (they went missing or failed their CRC). */
+/** Receiver → sender, on the credit subject: send these chunks again (they went missing or failed their checksum). */
 export const KvResend = Schema.TaggedStruct("KvResend", { v: V, transferId: Schema.String, chunks: Schema.Array(Count) });
 export type KvResend = typeof KvResend.Type;
 

@@ -37,7 +37,12 @@ export class EventQueue<T> {
     items[i] = item;
   }
 
-  /** Removes and returns the earliest event; undefined when empty. */
+  /**
+   * Removes and returns the earliest event; undefined when empty. Bottom-up: the hole left at the root moves
+   * down to a leaf along the earlier child (one comparison a level), then the last entry rises from there —
+   * usually not far, as it was a leaf. Keys are unique (time, insertion order), so the order events come out
+   * in is the same as with any other heap.
+   */
   pop(): T | undefined {
     const { times, order, items } = this;
     const n = items.length;
@@ -46,20 +51,27 @@ export class EventQueue<T> {
     const lastTime = times.pop()!;
     const lastOrder = order.pop()!;
     const lastItem = items.pop()!;
-    if (n > 1) {
-      const m = n - 1;
+    const m = n - 1;
+    if (m > 0) {
       let i = 0;
       while (true) {
-        const l = 2 * i + 1;
-        if (l >= m) break;
-        const r = l + 1;
-        let c = l;
-        if (r < m && (times[r]! < times[l]! || (times[r] === times[l] && order[r]! < order[l]!))) c = r;
-        if (times[c]! > lastTime || (times[c] === lastTime && order[c]! > lastOrder)) break;
+        let c = 2 * i + 1;
+        if (c >= m) break;
+        const r = c + 1;
+        if (r < m && (times[r]! < times[c]! || (times[r] === times[c] && order[r]! < order[c]!))) c = r;
         times[i] = times[c]!;
         order[i] = order[c]!;
         items[i] = items[c]!;
         i = c;
+      }
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        const pt = times[parent]!;
+        if (pt < lastTime || (pt === lastTime && order[parent]! < lastOrder)) break;
+        times[i] = pt;
+        order[i] = order[parent]!;
+        items[i] = items[parent]!;
+        i = parent;
       }
       times[i] = lastTime;
       order[i] = lastOrder;

@@ -1,10 +1,10 @@
 // What both KV channels (NATS subjects, direct TCP) share: the payload a sender streams (a layer table up
 // front, then each layer as soon as it exists), the offer that declares it, and the receiver's reassembly —
-// chunks checked against their CRC-32 and written in place, each layer checked against its manifest and handed
+// chunks written in place and checked against their checksum, each layer checked against its manifest and handed
 // on as soon as it is whole, in order, so the consumer works on layer i while layer i+1 is in flight. A whole
 // blob is the one-layer case of the same path.
 import { Cause, Effect, Queue, Result, Stream } from "effect";
-import { crc32 } from "../kv/checksum.ts";
+import { kvChecksum } from "../kv/checksum/kv-hash.ts";
 import { chunkSpan, endsLayer, type KvLayout, kvLayout, layerManifest } from "../kv/chunking.ts";
 import { internal, type KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
 import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
@@ -71,9 +71,9 @@ export const layoutOfOffer = (offer: KvOffer): Result.Result<KvLayout, TandemErr
     : Result.fail(internal("kv_protocol", `offer of ${offer.transferId} does not add up: its layers make ${layout.totalBytes} bytes in ${layout.chunks} chunks, it says ${offer.totalBytes} in ${offer.chunks}`));
 };
 
-/** Records chunk `index`'s CRC-32 in `checksums`; on a layer's last chunk, returns the layer's manifest. */
+/** Records chunk `index`'s checksum in `checksums`; on a layer's last chunk, returns the layer's manifest. */
 export const sealChunk = (layout: KvLayout, checksums: Uint32Array, index: number, bytes: Uint8Array): number | undefined => {
-  checksums[index] = crc32(bytes);
+  checksums[index] = kvChecksum(bytes);
   return endsLayer(layout, index) ? layerManifest(layout, checksums, layout.chunkLayers[index]!) : undefined;
 };
 
@@ -89,7 +89,7 @@ export const MAX_RESENDS = 5;
  */
 export class KvReassembly {
   readonly payload: Uint8Array;
-  /** Every chunk below this index has arrived and passed its CRC. */
+  /** Every chunk below this index has arrived and passed its checksum. */
   contiguous = 0;
   /** The highest chunk index seen (even corrupt): chunks below it were certainly sent. */
   private highest = -1;
@@ -141,12 +141,12 @@ export class KvReassembly {
   }
 
   /**
-   * Checks the bytes written to `slot(index)`: false when they fail their CRC (ask again), true when kept.
+   * Checks the bytes written to `slot(index)`: false when they fail their checksum (ask again), true when kept.
    * Fails when a completed layer does not match its manifest.
    */
   commit(index: number, checksum: number, layerChecksum: number | undefined): Result.Result<boolean, TandemError> {
     this.highest = Math.max(this.highest, index);
-    if (crc32(this.slot(index)) !== checksum) return Result.succeed(false);
+    if (kvChecksum(this.slot(index)) !== checksum) return Result.succeed(false);
     this.arrived[index] = 1;
     this.checksums[index] = checksum;
     const layer = this.layout.chunkLayers[index]!;

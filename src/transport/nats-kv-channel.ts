@@ -3,7 +3,7 @@
 // producer hands it over. Neither side has to subscribe first: until the offer arrives the receiver keeps
 // sending `upTo: 0` ("listening, no offer"), which makes the sender offer again. Credits are cumulative
 // (`upTo`, and `received`: everything below it arrived intact), so repeats are harmless. A chunk that fails its
-// CRC, or is missing when the sender has gone quiet, is asked for again (`KvResend`); the sender keeps every
+// checksum, or is missing when the sender has gone quiet, is asked for again (`KvResend`); the sender keeps every
 // chunk until `received` passes it. A sender without word from the receiver for too long, a receiver without
 // data, or a chunk asked for too often, ends the transfer with a typed error.
 import { Effect, Queue, Result, Scope, Stream } from "effect";

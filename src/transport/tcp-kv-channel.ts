@@ -1,19 +1,19 @@
 // The bulk KV channel: a direct TCP stream from sender to receiver with the NATS channel's framing facts — an
-// offer with the layer table, then chunks with a CRC-32 each and a manifest on each layer's last chunk, layers
-// sent as the producer hands them over and handed on as they complete, a chunk that fails its CRC asked for
+// offer with the layer table, then chunks with a checksum each and a manifest on each layer's last chunk, layers
+// sent as the producer hands them over and handed on as they complete, a chunk that fails its checksum asked for
 // again — but TCP's own flow control instead of credits. Each byte is copied once on arrival, straight to its
 // place in the payload.
-// Frame (both directions): "TKV2" | kind u8 | flags u8 | 2 zero bytes | index u32 | length u32 | crc32 u32 |
-// layer crc32 u32 | payload. Kinds: 1 offer (payload: msgpack KvOffer), 2 chunk (flag 1: the layer crc32 is
+// Frame (both directions): "TKV3" | kind u8 | flags u8 | 2 zero bytes | index u32 | length u32 | checksum u32 |
+// layer checksum u32 | payload. Kinds: 1 offer (payload: msgpack KvOffer), 2 chunk (flag 1: the layer checksum is
 // set), 3 resend chunk `index` (receiver → sender), 4 done: every layer verified (receiver → sender).
-import { createConnection, createServer, type Socket } from "node:net";
+import { createConnection, createServer, Socket } from "node:net";
 import { Deferred, Effect, FiberSet, Result, Scope, Stream } from "effect";
 import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
 import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
-const MAGIC = 0x324b5654; // "TKV2" little-endian
+const MAGIC = 0x334b5654; // "TKV3" little-endian (TKV2 carried CRC-32s)
 const HEADER_BYTES = 24;
 const KIND_OFFER = 1;
 const KIND_CHUNK = 2;
@@ -21,7 +21,7 @@ const KIND_RESEND = 3;
 const KIND_DONE = 4;
 const FLAG_LAYER_CHECKSUM = 1;
 
-const header = (kind: number, index: number, length: number, checksum = 0, layerChecksum?: number) => {
+const frameHeader = (kind: number, index: number, length: number, checksum = 0, layerChecksum?: number) => {
   const h = new Uint8Array(HEADER_BYTES);
   const view = new DataView(h.buffer);
   view.setUint32(0, MAGIC, true);
@@ -54,7 +54,7 @@ const readHeader = (h: Uint8Array): Frame | undefined => {
   };
 };
 
-/** Bytes arriving on a socket, taken off the front in frames without copying more than once. */
+/** The receiver's frames (header only) as they arrive at the sender, taken off the front. */
 class Inbound {
   private readonly pending: Uint8Array[] = [];
   bytes = 0;
@@ -62,19 +62,19 @@ class Inbound {
     this.pending.push(data);
     this.bytes += data.length;
   }
-  /** Takes `n` bytes into `into` at `at` (a fresh buffer when omitted, or nowhere when `into` is null). */
-  take(n: number, into: Uint8Array | null = new Uint8Array(n), at = 0): Uint8Array {
-    let filled = 0;
-    while (filled < n) {
+  /** Takes the next `n` bytes. */
+  take(n: number): Uint8Array {
+    const into = new Uint8Array(n);
+    for (let filled = 0; filled < n;) {
       const head = this.pending[0]!;
       const want = Math.min(n - filled, head.length);
-      into?.set(head.subarray(0, want), at + filled);
+      into.set(head.subarray(0, want), filled);
       filled += want;
       if (want === head.length) this.pending.shift();
       else this.pending[0] = head.subarray(want);
     }
     this.bytes -= n;
-    return into ?? new Uint8Array(0);
+    return into;
   }
 }
 
@@ -112,11 +112,11 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
       const writeChunk = (index: number) => {
         const layer = layout.chunkLayers[index]!;
         const bytes = layerChunk(layout, kept[layer]!, index);
-        socket.write(header(KIND_CHUNK, index, bytes.length, checksums[index]!, endsLayer(layout, index) ? manifests[layer] : undefined));
-        return socket.write(bytes);
+        socket.write(frameHeader(KIND_CHUNK, index, bytes.length, checksums[index]!, endsLayer(layout, index) ? manifests[layer] : undefined));
+        socket.write(bytes);
       };
       socket.once("timeout", () => end(unavailable("kv_receiver_stalled", `TCP receiver of ${transferId} stalled`)));
-      socket.once("error", (e) => end(unavailable("kv_tcp", `TCP transfer ${transferId}: ${e.message}`)));
+      socket.on("error", (e) => end(unavailable("kv_tcp", `TCP transfer ${transferId}: ${e.message}`)));
       socket.once("close", () => end(unavailable("kv_tcp", `TCP receiver of ${transferId} closed before it verified the transfer`)));
       const inbound = new Inbound();
       socket.on("data", (data: Uint8Array) => {
@@ -135,7 +135,7 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
       });
 
       const offer = encodeMessage(KvOffer, offerFor(transferId, payload, layout));
-      socket.write(header(KIND_OFFER, 0, offer.length));
+      socket.write(frameHeader(KIND_OFFER, 0, offer.length));
       socket.write(offer);
       const sending = Stream.runForEach(payload.layers, (bytes) =>
         Effect.gen(function* () {
@@ -147,9 +147,11 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
           // The stall clock runs only while the sender waits on the receiver, not on its producer.
           socket.setTimeout(options.stallTimeoutMs);
           for (let index = layout.firstChunks[layer]!; index < layout.firstChunks[layer + 1]!; index++) {
+            // The checksum is computed while the previous chunk drains, so the socket never waits on it.
             manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index));
             // Backpressure: wait for the kernel buffer to drain rather than queue the whole payload in memory.
-            if (!writeChunk(index)) yield* drained;
+            if (socket.writableNeedDrain) yield* drained;
+            writeChunk(index);
           }
           socket.setTimeout(0);
         }));
@@ -165,80 +167,126 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
 const decodeOffer = decodeMessageResult(KvOffer);
 
 /**
- * Reads one transfer from a connected socket: completes with the incoming transfer when its offer has arrived;
- * chunks then go straight to their place in the payload and layers out as they complete.
+ * On Node, moves an accepted socket's handle into a socket that reads straight into the buffers `want` names
+ * (Node's documented `onread` option, which only client sockets take; the handle of a server's socket is moved
+ * by hand). Undefined elsewhere (Deno): the caller reads 'data' events and copies.
  */
-const receiveFrom = (socket: Socket, idleTimeoutMs: number, pool: KvPayloadPool) =>
+const readingInPlace = (socket: Socket, want: () => Uint8Array, advance: (n: number) => void): Socket | undefined => {
+  if ("Deno" in globalThis) return undefined;
+  const internals = socket as unknown as { _handle?: object | null };
+  const handle = internals._handle;
+  if (handle == null) return undefined;
+  internals._handle = null;
+  const options = { handle, readable: true, writable: true, onread: { buffer: want, callback: (n: number) => void advance(n) } };
+  return new Socket(options as ConstructorParameters<typeof Socket>[0]);
+};
+
+/**
+ * Reads one transfer from an accepted socket (paused on connect): completes with the incoming transfer when
+ * its offer has arrived; chunks then go straight to their place in the payload — on Node the kernel writes them
+ * there, elsewhere they are copied from each read once — and layers out as they complete.
+ */
+const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPool) =>
   Effect.gen(function* () {
     const queue = yield* layerQueue;
     return yield* Effect.callback<IncomingKv, TandemError>((resume) => {
-      socket.setNoDelay(true);
-      socket.setTimeout(idleTimeoutMs);
-      const inbound = new Inbound();
       let r: KvReassembly | undefined;
+      /** The frame being read (undefined: its header is), where its bytes go, and how many are in. */
       let frame: Frame | undefined;
-      /** Where the current chunk's bytes go as they arrive (null: a duplicate, dropped), and how many are in. */
-      let into: Uint8Array | null = null;
+      const header = new Uint8Array(HEADER_BYTES);
+      const discard = new Uint8Array(64 * 1024);
+      let body: Uint8Array = header;
+      let isDuplicate = false;
       let filled = 0;
+      let finished = false;
+      let socket = accepted;
       const fail = (error: TandemError) => {
+        finished = true;
         socket.destroy();
         if (r === undefined) resume(Effect.fail(error));
         else r.fail(error);
       };
       const protocol = (message: string) => fail(internal("kv_protocol", message));
-      socket.once("timeout", () => fail(unavailable("kv_sender_stalled", `TCP sender stalled for ${idleTimeoutMs} ms`)));
-      socket.once("error", (e) => fail(unavailable("kv_tcp", e.message)));
-      socket.once("close", () => fail(unavailable("kv_tcp", "the sender closed the connection before the transfer completed")));
-      socket.on("data", (data: Uint8Array) => {
-        inbound.push(data);
-        while (!socket.destroyed) {
+
+      /** Where the next bytes go; never empty. */
+      const want = (): Uint8Array => {
+        if (finished) return discard;
+        if (frame === undefined) return header.subarray(filled);
+        return isDuplicate ? discard.subarray(0, Math.min(discard.length, frame.length - filled)) : body.subarray(filled);
+      };
+      const chunkArrived = ({ index, checksum, layerChecksum }: Frame) => {
+        const committed = r!.commit(index, checksum, layerChecksum);
+        if (Result.isFailure(committed)) return fail(committed.failure);
+        if (!committed.success) {
+          const again = r!.askAgain([index]);
+          if (Result.isFailure(again)) return fail(again.failure);
+          socket.write(frameHeader(KIND_RESEND, index, 0));
+        }
+        if (r!.complete) {
+          finished = true;
+          socket.setTimeout(0);
+          socket.end(frameHeader(KIND_DONE, 0, 0));
+        }
+      };
+      const offerArrived = (bytes: Uint8Array) => {
+        if (r !== undefined) return; // a repeated offer
+        const decoded = decodeOffer(bytes);
+        if (Result.isFailure(decoded)) return protocol(decoded.failure.message);
+        const layout = layoutOfOffer(decoded.success);
+        if (Result.isFailure(layout)) return protocol(layout.failure.message);
+        r = new KvReassembly(decoded.success, layout.success, queue, pool);
+        resume(Effect.succeed(r.incoming));
+      };
+      /** `n` more bytes are in at the start of what `want` named. */
+      const advance = (n: number) => {
+        filled += n;
+        while (!finished) {
           if (frame === undefined) {
-            if (inbound.bytes < HEADER_BYTES) return;
-            frame = readHeader(inbound.take(HEADER_BYTES));
+            if (filled < HEADER_BYTES) return;
+            frame = readHeader(header);
+            filled = 0;
             if (frame === undefined) return protocol("not a Tandem KV frame");
             if (frame.kind === KIND_CHUNK) {
               if (r === undefined) return protocol("chunk before offer");
               const verdict = r.accepts(frame.index, frame.length);
               if (verdict === "invalid") return protocol(`chunk ${frame.index} (${frame.length} bytes) is not in the offer`);
-              into = verdict === "new" ? r.slot(frame.index) : null;
-              filled = 0;
-            }
+              isDuplicate = verdict === "duplicate";
+              body = isDuplicate ? discard : r.slot(frame.index);
+            } else if (frame.kind === KIND_OFFER) {
+              isDuplicate = false;
+              body = new Uint8Array(frame.length);
+            } else return protocol(`unexpected frame kind ${frame.kind}`);
           }
-          const { kind, index, length, checksum, layerChecksum } = frame;
-          if (kind === KIND_CHUNK && r !== undefined) {
-            // Straight to its place as the bytes come, not once the whole chunk is buffered.
-            const n = Math.min(inbound.bytes, length - filled);
-            inbound.take(n, into, filled);
-            filled += n;
-            if (filled < length) return;
-            frame = undefined;
-            if (into === null) continue; // a duplicate
-            const committed = r.commit(index, checksum, layerChecksum);
-            if (Result.isFailure(committed)) return fail(committed.failure);
-            if (!committed.success) {
-              const again = r.askAgain([index]);
-              if (Result.isFailure(again)) return fail(again.failure);
-              socket.write(header(KIND_RESEND, index, 0));
-            }
-            if (r.complete) {
-              socket.setTimeout(0);
-              socket.end(header(KIND_DONE, 0, 0));
-              return;
-            }
-            continue;
-          }
-          if (kind !== KIND_OFFER) return protocol(`unexpected frame kind ${kind}`);
-          if (inbound.bytes < length) return;
+          if (filled < frame.length) return;
+          const complete = frame;
           frame = undefined;
-          const decoded = decodeOffer(inbound.take(length));
-          if (r !== undefined) continue; // a repeated offer
-          if (Result.isFailure(decoded)) return protocol(decoded.failure.message);
-          const layout = layoutOfOffer(decoded.success);
-          if (Result.isFailure(layout)) return protocol(layout.failure.message);
-          r = new KvReassembly(decoded.success, layout.success, queue, pool);
-          resume(Effect.succeed(r.incoming));
+          filled = 0;
+          if (complete.kind === KIND_OFFER) offerArrived(body);
+          else if (!isDuplicate) chunkArrived(complete);
         }
+      };
+
+      const inPlace = readingInPlace(accepted, want, advance);
+      if (inPlace !== undefined) socket = inPlace;
+      else {
+        accepted.on("data", (data: Uint8Array) => {
+          for (let at = 0; at < data.length && !finished;) {
+            const into = want();
+            const n = Math.min(into.length, data.length - at);
+            into.set(data.subarray(at, at + n));
+            at += n;
+            advance(n);
+          }
+        });
+      }
+      socket.setNoDelay(true);
+      socket.setTimeout(idleTimeoutMs);
+      socket.once("timeout", () => fail(unavailable("kv_sender_stalled", `TCP sender stalled for ${idleTimeoutMs} ms`)));
+      socket.on("error", (e) => fail(unavailable("kv_tcp", e.message)));
+      socket.once("close", () => {
+        if (!finished) fail(unavailable("kv_tcp", "the sender closed the connection before the transfer completed"));
       });
+      socket.resume();
       return Effect.sync(() => socket.destroy());
     });
   });
@@ -246,7 +294,7 @@ const receiveFrom = (socket: Socket, idleTimeoutMs: number, pool: KvPayloadPool)
 /** A TCP server on an ephemeral port of `host` for the lifetime of the scope. */
 const listen = (host: string, onSocket: (socket: Socket) => void) =>
   Effect.gen(function* () {
-    const server = createServer({ noDelay: true }, onSocket);
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, onSocket);
     yield* Effect.acquireRelease(
       Effect.callback<void, TandemError>((resume) => {
         server.once("error", (e) => resume(Effect.fail(unavailable("kv_tcp", `cannot listen for KV on ${host}: ${e.message}`))));

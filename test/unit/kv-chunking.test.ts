@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { crc32 } from "../../src/kv/checksum.ts";
 import { chunkAt, chunkCount, chunkSizeFor } from "../../src/kv/chunking.ts";
 
 describe("KV chunking", () => {
-  it("crc32 matches the published check value for '123456789' and is unsigned", () => {
-    expect(crc32(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
-    expect(crc32(new Uint8Array([0xff, 0xff, 0xff, 0xff]))).toBe(0xffffffff);
-  });
-
   it("chunks reassemble to the original bytes and each fits under max_payload", () => {
     const bytes = new Uint8Array(10_000).map((_, i) => (i * 31) & 0xff);
     const size = chunkSizeFor(5_000, 3_000);
