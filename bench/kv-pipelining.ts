@@ -108,13 +108,14 @@ const measure = (name: "nats" | "tcp", channel: Channel, cache: Uint8Array) =>
       { producer: "h200-on-400gbps-ratio", perLayerComputeMs: Math.ceil((H200_LAYER_MS / LINK_400GBPS_LAYER_MS) * Math.max(layerMs, linkLayerMs)) },
       { producer: "1.25x-link", perLayerComputeMs: Math.ceil(1.25 * Math.max(layerMs, linkLayerMs)) },
     ];
-    for (const { producer, perLayerComputeMs } of producers) {
+    for (const [which, { producer, perLayerComputeMs }] of producers.entries()) {
       const pipelined: number[] = [];
       const whole: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
         progress(`${name}, ${producer}: rep ${rep + 1}/${REPS}`);
-        pipelined.push(yield* tail(channel, cache, perLayerComputeMs, true, `${name}-${producer}-p${rep}`));
-        whole.push(yield* tail(channel, cache, perLayerComputeMs, false, `${name}-${producer}-w${rep}`));
+        // Transfer ids are subject tokens: no dots.
+        pipelined.push(yield* tail(channel, cache, perLayerComputeMs, true, `${name}-producer${which}-p${rep}`));
+        whole.push(yield* tail(channel, cache, perLayerComputeMs, false, `${name}-producer${which}-w${rep}`));
       }
       const tailMs = summary(pipelined).p50;
       const wholeMs = summary(whole).p50;

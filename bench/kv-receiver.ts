@@ -15,7 +15,7 @@
 // Every Tandem transfer, once whole and checked, is announced on `<bench id>.usable` as
 // `{ transferId, usableAt }` (ms since the epoch with sub-ms precision, the same clock as the sender's).
 import { createServer } from "node:net";
-import { Effect, Layer } from "effect";
+import { Cause, Effect, Layer } from "effect";
 import { connect, JSONCodec } from "nats";
 import { subjectsFor } from "../src/protocol/index.ts";
 import { Log } from "../src/runtime/log.ts";
@@ -91,6 +91,7 @@ const main = async () => {
         control.subscribe(`${benchId}.listen`, {
           callback: (_e, msg) => {
             const { transferId, windowBytes } = json.decode(msg.data) as { transferId: string; windowBytes: number };
+            if (process.env.KV_RECEIVER_DEBUG) process.stderr.write(`kv-receiver: listen ${transferId}\n`);
             Effect.runFork(
               Effect.scoped(
                 Effect.gen(function* () {
@@ -98,7 +99,10 @@ const main = async () => {
                   msg.respond();
                   yield* offered.pipe(Effect.flatMap(usable));
                 }),
-              ).pipe(Effect.provide(client)),
+              ).pipe(
+                Effect.provide(client),
+                Effect.catchCause((cause) => Effect.sync(() => process.stderr.write(`kv-receiver: cannot listen for ${transferId}: ${Cause.pretty(cause)}\n`))),
+              ),
             );
           },
         });

@@ -58,6 +58,12 @@ describe("kvChecksum", () => {
     expect(createHash("sha256").update(kvHashWat()).digest("hex")).toBe(KV_HASH_WAT_SHA256);
   });
 
+  it("gives the check values docs/protocol.md states", () => {
+    expect(kvChecksum(new TextEncoder().encode("123456789"))).toBe(0x888a2d7b);
+    expect(kvChecksum(new Uint8Array(0))).toBe(0xf420160a);
+    expect(kvChecksum(Uint8Array.from({ length: 1024 }, (_, i) => i & 255))).toBe(0x3e774db5);
+  });
+
   it("equals its definition for every length up to 2 KiB and beyond the 16-stripe scramble", () => {
     for (const n of [...Array.from({ length: 2049 }, (_, i) => i), 4095, 4096, 4097, 70_000]) {
       const bytes = random(n);
