@@ -60,12 +60,14 @@ const tcpChannel = (receiver: KvReceiverProcess): Channel => (transferId, payloa
 /**
  * Produces the cache's layers on their own fiber (compute does not wait for the network), `layerMs` apart,
  * and moves them — each as it exists (pipelined) or all at once after the last (whole blob). Returns the time
- * from the last layer produced to the receiver holding the whole cache.
+ * from the last layer produced to the receiver holding the whole cache, and the producer's actual time per layer
+ * (timers and a busy event loop make it slower than asked).
  */
 const tail = (channel: Channel, cache: Uint8Array, layerMs: number, pipelined: boolean, transferId: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const produced = yield* Queue.unbounded<Uint8Array, Cause.Done>();
+      const startAt = epochNow();
       let lastAt = 0;
       yield* Effect.forkScoped(
         Effect.gen(function* () {
@@ -81,7 +83,7 @@ const tail = (channel: Channel, cache: Uint8Array, layerMs: number, pipelined: b
         ? { format: "bench", layerBytes: Array.from({ length: LAYERS }, () => LAYER_BYTES), layers: Stream.fromQueue(produced) }
         : yield* Stream.runDrain(Stream.fromQueue(produced)).pipe(Effect.as(wholeKv(cache, "bench")));
       const usableAt = yield* channel(transferId, payload);
-      return usableAt - lastAt;
+      return { tailMs: usableAt - lastAt, producedMsPerLayer: (lastAt - startAt) / LAYERS };
     }),
   );
 
@@ -100,7 +102,7 @@ const measure = (name: "nats" | "tcp", channel: Channel, cache: Uint8Array) =>
     const layerMs = summary(layerTimes).p50;
     // The link's sustained rate: the whole cache with no compute in front of it.
     const sustained: number[] = [];
-    for (let rep = 0; rep < REPS; rep++) sustained.push(yield* tail(channel, cache, 0, true, `${name}-sustained${rep}`));
+    for (let rep = 0; rep < REPS; rep++) sustained.push((yield* tail(channel, cache, 0, true, `${name}-sustained${rep}`)).tailMs);
     const linkLayerMs = summary(sustained).p50 / LAYERS;
     progress(`${name}: one layer ${round(layerMs)} ms, sustained ${round(linkLayerMs)} ms a layer`);
     const producers = [
@@ -111,11 +113,14 @@ const measure = (name: "nats" | "tcp", channel: Channel, cache: Uint8Array) =>
     for (const [which, { producer, perLayerComputeMs }] of producers.entries()) {
       const pipelined: number[] = [];
       const whole: number[] = [];
+      const produced: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
         progress(`${name}, ${producer}: rep ${rep + 1}/${REPS}`);
         // Transfer ids are subject tokens: no dots.
-        pipelined.push(yield* tail(channel, cache, perLayerComputeMs, true, `${name}-producer${which}-p${rep}`));
-        whole.push(yield* tail(channel, cache, perLayerComputeMs, false, `${name}-producer${which}-w${rep}`));
+        const run = yield* tail(channel, cache, perLayerComputeMs, true, `${name}-producer${which}-p${rep}`);
+        pipelined.push(run.tailMs);
+        produced.push(run.producedMsPerLayer);
+        whole.push((yield* tail(channel, cache, perLayerComputeMs, false, `${name}-producer${which}-w${rep}`)).tailMs);
       }
       const tailMs = summary(pipelined).p50;
       const wholeMs = summary(whole).p50;
@@ -127,6 +132,7 @@ const measure = (name: "nats" | "tcp", channel: Channel, cache: Uint8Array) =>
         layerBytes: LAYER_BYTES,
         cacheBytes: LAYERS * LAYER_BYTES,
         perLayerComputeMs: round(perLayerComputeMs),
+        producedMsPerLayer: round(summary(produced).p50),
         oneLayerTransferMs: round(layerMs),
         sustainedLinkMsPerLayer: round(linkLayerMs),
         lastLayerToUsableMs: round(tailMs),

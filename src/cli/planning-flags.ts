@@ -1,7 +1,7 @@
 // The flags `tandem plan` and `tandem simulate` share — model, workload, SLO, prices, KV link, dtype, catalog —
 // declared once and parsed once, so both commands read the same inputs the same way.
 import { DEFAULT_KV_LINK, type KvLink } from "../planner/kv-link.ts";
-import type { PricePoint } from "../planner/pricing.ts";
+import { DEFAULT_TCO, type PricePoint, type TcoInputs } from "../planner/pricing.ts";
 import { DEFAULT_SLO, DEFAULT_SLOS, type Slo } from "../planner/slo.ts";
 import { customWorkload, findWorkload, type Workload } from "../planner/workloads.ts";
 import { UsageError } from "./usage.ts";
@@ -17,6 +17,10 @@ export const PLANNING_OPTIONS = {
   "tpot-ms": { type: "string" },
   prices: { type: "string" },
   price: { type: "string", multiple: true },
+  purchase: { type: "string", multiple: true },
+  "tco-years": { type: "string" },
+  "usd-per-kwh": { type: "string" },
+  pue: { type: "string" },
   bf16: { type: "boolean" },
   "kv-gbps": { type: "string" },
   "kv-fixed-ms": { type: "string" },
@@ -33,6 +37,10 @@ export interface PlanningValues {
   readonly "tpot-ms"?: string | undefined;
   readonly prices?: string | undefined;
   readonly price?: ReadonlyArray<string> | undefined;
+  readonly purchase?: ReadonlyArray<string> | undefined;
+  readonly "tco-years"?: string | undefined;
+  readonly "usd-per-kwh"?: string | undefined;
+  readonly pue?: string | undefined;
   readonly bf16?: boolean | undefined;
   readonly "kv-gbps"?: string | undefined;
   readonly "kv-fixed-ms"?: string | undefined;
@@ -65,18 +73,39 @@ export const parseSlo = (values: PlanningValues, workload: Workload, percentile?
   };
 };
 
-/** `--prices low|mid|high` and each `--price chip=USD_PER_HOUR`, the chip named as `resolveChip` accepts it. */
-export const parsePrices = (values: PlanningValues, resolveChip: (id: string) => string) => {
-  const pricePoint = (values.prices ?? "mid") as PricePoint;
-  if (!["low", "mid", "high"].includes(pricePoint)) throw new UsageError(`--prices must be low, mid or high, got "${values.prices}"`);
-  const priceOverrides: Record<string, number> = {};
-  for (const p of values.price ?? []) {
+/** Each `--<flag> chip=USD` as a map by chip id, the chip named as `resolveChip` accepts it. */
+const chipAmounts = (flag: string, unit: string, raw: ReadonlyArray<string> | undefined, resolveChip: (id: string) => string) => {
+  const out: Record<string, number> = {};
+  for (const p of raw ?? []) {
     const [id, v] = p.split("=");
     const n = Number(v);
-    if (!id || !(n > 0)) throw new UsageError(`--price expects chip=USD_PER_HOUR, got "${p}"`);
-    priceOverrides[resolveChip(id)] = n;
+    if (!id || !(n > 0)) throw new UsageError(`--${flag} expects chip=${unit}, got "${p}"`);
+    out[resolveChip(id)] = n;
   }
-  return { pricePoint, priceOverrides };
+  return out;
+};
+
+/**
+ * `--prices low|mid|high|tco`, each `--price chip=USD_PER_HOUR`, and for tco each `--purchase chip=USD`,
+ * `--tco-years`, `--usd-per-kwh` and `--pue`.
+ */
+export const parsePrices = (values: PlanningValues, resolveChip: (id: string) => string): { pricePoint: PricePoint; priceOverrides: Record<string, number>; tco: TcoInputs } => {
+  const pricePoint = (values.prices ?? "mid") as PricePoint;
+  if (!["low", "mid", "high", "tco"].includes(pricePoint)) throw new UsageError(`--prices must be low, mid, high or tco, got "${values.prices}"`);
+  const tcoFlags = [values.purchase?.length ? "--purchase" : "", values["tco-years"] ? "--tco-years" : "", values["usd-per-kwh"] ? "--usd-per-kwh" : "", values.pue ? "--pue" : ""].filter(Boolean);
+  if (pricePoint !== "tco" && tcoFlags.length > 0) throw new UsageError(`${tcoFlags.join(", ")}: these set ownership costs and need --prices tco`);
+  const pue = num("pue", values.pue) ?? DEFAULT_TCO.pue;
+  if (pue < 1) throw new UsageError(`--pue must be at least 1, got "${values.pue}"`);
+  return {
+    pricePoint,
+    priceOverrides: chipAmounts("price", "USD_PER_HOUR", values.price, resolveChip),
+    tco: {
+      years: num("tco-years", values["tco-years"]) ?? DEFAULT_TCO.years,
+      usdPerKwh: num("usd-per-kwh", values["usd-per-kwh"], false) ?? DEFAULT_TCO.usdPerKwh,
+      pue,
+      purchaseUsd: chipAmounts("purchase", "USD", values.purchase, resolveChip),
+    },
+  };
 };
 
 export const parseKvLink = (values: PlanningValues): KvLink => ({

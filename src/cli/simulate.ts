@@ -24,7 +24,8 @@ export const SIMULATE_HELP = `tandem simulate --model <id> --workload <preset> |
             --prefill <chip>[:devices[:tp]] --decode <chip>[:devices[:tp]] | --colocated <chip>[:devices[:tp]]
             --rate <req/s> | --goodput   [--seconds S] [--warmup S] [--seed N] [--gateways N]
             [--arrivals poisson|bursty|agentic|trace:<file>] [--prefill-batch N] [--decode-batch N]
-            [--ttft-ms N] [--tpot-ms N] [--target F] [--prices low|mid|high] [--price chip=USD_PER_HOUR ...]
+            [--ttft-ms N] [--tpot-ms N] [--target F] [--prices low|mid|high|tco] [--price chip=USD_PER_HOUR ...]
+            [--purchase chip=USD ...] [--tco-years N] [--usd-per-kwh N] [--pue N]
             [--bf16] [--kv-gbps N] [--kv-fixed-ms N] [--kv-translate-us N] [--catalog PATH] [--json] [--svg FILE]
   tandem simulate --compare [--model <id>,...] [--workload <preset>] [--devices N] [--shortlist K] [--seed N]
     Discrete-event simulation of a serving cluster: arrivals, the live gateway's placement policy
@@ -37,7 +38,7 @@ export const SIMULATE_HELP = `tandem simulate --model <id> --workload <preset> |
     the TTFT/TPOT CDFs (--rate) or attainment vs rate (--goodput). --compare prints, as JSON lines, the best
     goodput of colocated H100, H100:H100, B200:Gaudi 3 and colocated Gaudi 3 at equal device count and at the
     $/h of the H100 cluster, and the ratios against colocated H100 (defaults: llama-3-8b,llama-3-70b; chat; 8).
-    Models: ${MODELS.map((m) => m.id).join(", ")}. Workloads: ${WORKLOADS.map((w) => w.id).join(", ")}. SLOs and fp8 as in tandem plan.`;
+    Models: ${MODELS.map((m) => m.id).join(", ")}. Workloads: ${WORKLOADS.map((w) => w.id).join(", ")}. SLOs, prices (tco too) and fp8 as in tandem plan.`;
 
 
 /** A catalog id, or a short name matching exactly one id's "-name" segment (h100 → nvidia-h100-sxm). */
@@ -107,8 +108,8 @@ export async function runSimulate(argv: string[]): Promise<number> {
       return 0;
     }
     const catalog = loadAcceleratorCatalog(values.catalog);
-    const { pricePoint, priceOverrides } = parsePrices(values, (id) => resolveChip(catalog, id).id);
-    const prices = choosePrices(catalog, pricePoint, priceOverrides);
+    const { pricePoint, priceOverrides, tco } = parsePrices(values, (id) => resolveChip(catalog, id).id);
+    const prices = choosePrices(catalog, pricePoint, priceOverrides, tco);
     const link: KvLink = parseKvLink(values);
     const dtype = dtypeOf(values);
     const seed = values.seed === undefined ? 1 : positiveInt("seed", values.seed);

@@ -4,7 +4,7 @@ import type { AcceleratorCatalog } from "../hardware/accelerator-catalog.ts";
 import type { Dtype, ModelSpec } from "../hardware/model-catalog.ts";
 import type { PlanConfig } from "./evaluate.ts";
 import { DEFAULT_KV_LINK, type KvLink } from "./kv-link.ts";
-import { choosePrices, type PricePoint, type Prices } from "./pricing.ts";
+import { choosePrices, type PricePoint, type Prices, type TcoInputs } from "./pricing.ts";
 import { paretoFrontier, pricedChips, search } from "./search.ts";
 import { type BreakEven, breakEvenPrices } from "./sensitivity.ts";
 import type { Slo } from "./slo.ts";
@@ -23,6 +23,8 @@ export interface PlanInput {
   readonly dtype?: Dtype;
   readonly pricePoint?: PricePoint;
   readonly priceOverrides?: Prices;
+  /** The ownership-cost inputs when `pricePoint` is "tco". */
+  readonly tco?: TcoInputs;
   /** Restrict to these chip ids (default: every chip with a price). */
   readonly chips?: readonly string[];
 }
@@ -40,7 +42,7 @@ export interface PlanOutput {
 }
 
 export function plan(input: PlanInput): PlanOutput {
-  const prices = choosePrices(input.catalog, input.pricePoint ?? "mid", input.priceOverrides ?? {});
+  const prices = choosePrices(input.catalog, input.pricePoint ?? "mid", input.priceOverrides ?? {}, input.tco);
   const chips = pricedChips(input.catalog, prices, input.chips);
   const ctx = { model: input.model, workload: input.workload, slo: input.slo, link: input.link ?? DEFAULT_KV_LINK, dtype: input.dtype ?? "fp8", prices };
   const r = search(ctx, chips);

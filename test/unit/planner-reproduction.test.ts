@@ -7,7 +7,7 @@ import { findModel } from "../../src/hardware/model-catalog.ts";
 import { decodeStepDuringPrefill, prefillUnderDecode, type InterferenceCase } from "../../src/planner/interference.ts";
 import { DEFAULT_KV_LINK } from "../../src/planner/kv-link.ts";
 import { B200, GAUDI3, H100, pairRatio, plan } from "../../src/planner/plan.ts";
-import { choosePrices } from "../../src/planner/pricing.ts";
+import { choosePrices, DEFAULT_TCO } from "../../src/planner/pricing.ts";
 import { decodeFrontier, pricedChips } from "../../src/planner/search.ts";
 import { DEFAULT_SLOS } from "../../src/planner/slo.ts";
 import { findWorkload } from "../../src/planner/workloads.ts";
@@ -53,6 +53,47 @@ describe("planner reproduction (Llama-3-70B, fp8, mid catalog prices, anchor chi
         const chips = new Set(decodeFrontier(ctx, pricedChips(catalog, prices, ANCHOR_CHIPS)).map((p) => p.chip));
         expect([...chips].sort()).toEqual(["amd-mi300x", GAUDI3, B200].sort());
       }
+    }
+  });
+});
+
+describe("planner reproduction on an ownership (TCO) basis (B200 bought at $30k / $35k)", () => {
+  const runTco = (wid: string, b200: number) =>
+    plan({
+      catalog,
+      model,
+      workload: findWorkload(wid),
+      slo: DEFAULT_SLOS[wid]!,
+      pricePoint: "tco",
+      tco: { ...DEFAULT_TCO, purchaseUsd: { [B200]: b200 } },
+      chips: ANCHOR_CHIPS,
+    });
+  const at30 = { prefill: runTco("prefill-heavy", 30_000), decode: runTco("decode-heavy", 30_000) };
+  const at35 = { prefill: runTco("prefill-heavy", 35_000), decode: runTco("decode-heavy", 35_000) };
+
+  it("all-B200 on decode-heavy is within ±20% of the anchor's 2.5x, and the prefill-heavy mix of 3x at $30k", () => {
+    for (const run of [at30, at35]) {
+      const r = pairRatio(run.decode, HH, `${B200}:${B200}`)!;
+      expect(r).toBeGreaterThan(2.5 * 0.8);
+      expect(r).toBeLessThan(2.5 * 1.2);
+    }
+    const mix = pairRatio(at30.prefill, HH, `${B200}:${GAUDI3}`)!;
+    expect(mix).toBeGreaterThan(3 * 0.8);
+    expect(mix).toBeLessThan(3 * 1.2);
+  });
+
+  it("B200 wins prefill: every winner prefills on B200", () => {
+    for (const run of [at30, at35]) {
+      expect(run.prefill.winner.pair.startsWith(`${B200}:`)).toBe(true);
+      expect(run.decode.winner.pair.startsWith(`${B200}:`)).toBe(true);
+    }
+  });
+
+  it("the decode-heavy mix stays ≈ 1.7x (anchor 4x: does not hold; docs/economics.md says why)", () => {
+    for (const run of [at30, at35]) {
+      const r = pairRatio(run.decode, HH, `${B200}:${GAUDI3}`)!;
+      expect(r).toBeGreaterThan(1.55);
+      expect(r).toBeLessThan(1.9);
     }
   });
 });
