@@ -3,8 +3,10 @@
 // through the direct TCP channel against a raw loopback socket, all measured in this run. One JSON line each.
 // The sender is this process and the receiver a child process (bench/kv-receiver.ts), as two workers are in
 // production, for the channels and their baselines alike. The receiver hands each payload back to its pool
-// once checked, as a decode worker does once the KV is imported. Channel and baseline runs alternate, so a
-// change in the machine's load hits both.
+// once checked, as a decode worker does once the KV is imported. The sender's bytes sit in memory the chunk
+// checksum reads in place, as the prefill worker's layers do (src/transport/llama-kv-layers.ts); one more TCP line
+// sends from plain memory, whose checksums go through the 64 KiB stage. Channel and baseline runs alternate, so
+// a change in the machine's load hits both.
 import { randomFillSync } from "node:crypto";
 import { loadavg } from "node:os";
 import { Effect, Layer } from "effect";
@@ -16,6 +18,7 @@ import { wholeKv } from "../src/transport/kv-transfer.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
 import { DEFAULT_WINDOW_BYTES, sendKv } from "../src/transport/nats-kv-channel.ts";
 import { sendKvTcp } from "../src/transport/tcp-kv-channel.ts";
+import { hashableBuffer } from "../src/kv/checksum/kv-hash.ts";
 import { startKvReceiver } from "./kv-receiver-process.ts";
 
 const MIB = 1024 * 1024;
@@ -32,12 +35,13 @@ const program = Effect.gen(function* () {
   const server = yield* Effect.acquireRelease(Effect.promise(() => startNatsServer({ maxPayload: 8 * MIB })), (s) => Effect.promise(() => s.stop()));
   const receiver = yield* Effect.acquireRelease(Effect.promise(() => startKvReceiver(server.url, BENCH_ID)), (r) => Effect.promise(() => r.stop()));
   const sender = yield* Layer.build(Layer.merge(NatsClient.layer({ servers: server.url, name: "kv-sender" }), Log.layer({ bench: "kv-transfer" })));
-  const bytes = new Uint8Array(PAYLOAD_BYTES);
-  for (let o = 0; o < bytes.length; o += 65536) randomFillSync(bytes.subarray(o, o + 65536));
+  const hashable = hashableBuffer(PAYLOAD_BYTES);
+  for (let o = 0; o < hashable.length; o += 65536) randomFillSync(hashable.subarray(o, o + 65536));
+  const plain = hashable.slice();
   let transfers = 0;
 
   /** Ms for one transfer through Tandem's NATS channel, from the first byte sent to the receiver holding it checked. */
-  const natsChannel = (chunkBytes: number) =>
+  const natsChannel = (bytes: Uint8Array, chunkBytes: number) =>
     Effect.gen(function* () {
       const transferId = `nats-${transfers++}`;
       yield* Effect.promise(() => receiver.listenNats(transferId, WINDOW_BYTES));
@@ -52,7 +56,7 @@ const program = Effect.gen(function* () {
     });
 
   /** Ms for one transfer through Tandem's TCP channel to the receiver's KV listener. */
-  const tcpChannel = (chunkBytes: number) =>
+  const tcpChannel = (bytes: Uint8Array, chunkBytes: number) =>
     Effect.gen(function* () {
       const transferId = `tcp-${transfers++}`;
       const usable = receiver.usable(transferId);
@@ -69,6 +73,7 @@ const program = Effect.gen(function* () {
     baseline: "rawNatsGbPerSec" | "rawSocketGbPerSec",
     target: number,
     chunkBytes: number,
+    senderMemory: "hashable" | "plain",
     raw: () => Promise<number>,
     tandem: Effect.Effect<number, unknown>,
   ) =>
@@ -76,7 +81,7 @@ const program = Effect.gen(function* () {
       const rawTimes: number[] = [];
       const times: number[] = [];
       for (let rep = 0; rep <= REPS; rep++) {
-        progress(`${channel}, chunks of ${chunkBytes / 1024} KiB: ${rep === 0 ? "warm-up" : `rep ${rep}/${REPS}`}`);
+        progress(`${channel}, chunks of ${chunkBytes / 1024} KiB, ${senderMemory} sender memory: ${rep === 0 ? "warm-up" : `rep ${rep}/${REPS}`}`);
         const rawMs = yield* Effect.promise(raw);
         const ms = yield* tandem;
         if (rep > 0) {
@@ -93,6 +98,7 @@ const program = Effect.gen(function* () {
         payloadBytes: PAYLOAD_BYTES,
         chunkBytes,
         ...(channel === "nats" ? { windowBytes: WINDOW_BYTES } : {}),
+        senderMemory,
         reps: REPS,
         gbPerSec: round(gbps(measured)),
         [baseline]: round(gbps(rawMs)),
@@ -107,12 +113,16 @@ const program = Effect.gen(function* () {
       process.stdout.write(`${JSON.stringify(line)}\n`);
     });
 
-  for (const chunkBytes of [256 * 1024, 1 * MIB]) {
-    yield* compare("nats", "rawNatsGbPerSec", 0.7, chunkBytes, () => receiver.rawNats(bytes, chunkBytes, WINDOW_BYTES), natsChannel(chunkBytes));
-  }
-  for (const chunkBytes of [1 * MIB, 4 * MIB]) {
-    yield* compare("tcp", "rawSocketGbPerSec", 0.8, chunkBytes, () => receiver.rawTcp(bytes, chunkBytes), tcpChannel(chunkBytes));
-  }
+  const nats = (chunkBytes: number, bytes: Uint8Array, memory: "hashable" | "plain") =>
+    compare("nats", "rawNatsGbPerSec", 0.7, chunkBytes, memory, () => receiver.rawNats(bytes, chunkBytes, WINDOW_BYTES), natsChannel(bytes, chunkBytes));
+  const tcp = (chunkBytes: number, bytes: Uint8Array, memory: "hashable" | "plain") =>
+    compare("tcp", "rawSocketGbPerSec", 0.8, chunkBytes, memory, () => receiver.rawTcp(bytes, chunkBytes), tcpChannel(bytes, chunkBytes));
+  // Chunk sizes: 256 KiB is the NATS default (TANDEM_KV_CHUNK_BYTES), 4 MiB the TCP one (prefill-worker.ts).
+  yield* nats(256 * 1024, hashable, "hashable");
+  yield* nats(1 * MIB, hashable, "hashable");
+  yield* tcp(1 * MIB, hashable, "hashable");
+  yield* tcp(4 * MIB, hashable, "hashable");
+  yield* tcp(4 * MIB, plain, "plain");
 });
 
 Effect.runPromise(Effect.scoped(program)).then(() => process.exit(0), (error) => {

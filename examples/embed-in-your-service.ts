@@ -32,7 +32,7 @@ const actors = Effect.gen(function* () {
   const prefillEngine = yield* makeLlamaCppEngine({ modelPath });
   yield* runPrefillWorker({ id: "my-prefill", subjects, heartbeatMs: 1_000, stallTimeoutMs: 2_000, tcpMinBytes: 1024 * 1024 }, prefillEngine);
   const decodeEngine = yield* makeLlamaCppEngine({ modelPath });
-  yield* runDecodeWorker({ id: "my-decode", subjects, heartbeatMs: 1_000, creditWindowBytes: 16 * 1024 * 1024, maxPendingTransfers: 64, kvWaitTimeoutMs: 10_000 }, decodeEngine);
+  yield* runDecodeWorker({ id: "my-decode", subjects, heartbeatMs: 1_000, creditWindowBytes: 32 * 1024 * 1024, maxPendingTransfers: 64, kvWaitTimeoutMs: 10_000 }, decodeEngine);
 });
 
 // Call the embedded cluster like any NATS client would.

@@ -18,6 +18,7 @@ import {
   writeLlamaSeqState,
 } from "../kv/llama-state.ts";
 import { internal, type TandemError, unavailable } from "../protocol/index.ts";
+import { hashableBuffer } from "../kv/checksum/kv-hash.ts";
 import type { IncomingKv, KvPayload } from "./kv-transfer.ts";
 
 const Int = Schema.Int;
@@ -69,18 +70,23 @@ export const llamaStatePayload = (state: Uint8Array, format: string): Effect.Eff
         cellExt: parsed.cellExt,
         caches: parsed.caches.map((cache) => ({ streams: cache.streams.map((s) => ({ ...s, layers: s.layers.map(shapeOf) })) })),
       } satisfies Head);
+      const layerBytes = parsed.layers.map(({ k, v }) => k.data.length + v.data.length);
       function* layers() {
         yield head;
+        // One buffer for every layer, in memory the chunk checksum reads where it lies (no staging copy).
+        const all = hashableBuffer(layerBytes.reduce((a, b) => a + b, 0));
+        let at = 0;
         for (const { k, v } of parsed.layers) {
-          const layer = new Uint8Array(k.data.length + v.data.length);
+          const layer = all.subarray(at, at + k.data.length + v.data.length);
           layer.set(k.data);
           layer.set(v.data, k.data.length);
+          at += layer.length;
           yield layer;
         }
       }
       return {
         format,
-        layerBytes: [head.length, ...parsed.layers.map(({ k, v }) => k.data.length + v.data.length)],
+        layerBytes: [head.length, ...layerBytes],
         layers: Stream.fromIterable(layers(), { chunkSize: 1 }),
       };
     }),
