@@ -72,7 +72,10 @@ const tail = (channel: Channel, cache: Uint8Array, layerMs: number, pipelined: b
       yield* Effect.forkScoped(
         Effect.gen(function* () {
           for (let layer = 0; layer < LAYERS; layer++) {
-            yield* Effect.sleep(layerMs);
+            // Layer i is due at start + (i + 1) × layerMs: a timer that fires late (they do not go below 1 ms)
+            // is made up on the next, so the rate holds on average.
+            const wait = startAt + (layer + 1) * layerMs - epochNow();
+            if (wait > 0) yield* Effect.sleep(wait);
             yield* Queue.offer(produced, cache.subarray(layer * LAYER_BYTES, (layer + 1) * LAYER_BYTES));
           }
           lastAt = epochNow();

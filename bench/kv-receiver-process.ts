@@ -31,8 +31,12 @@ export interface KvReceiverProcess {
    * receiver acknowledged all.
    */
   readonly rawNats: (bytes: Uint8Array, chunkBytes: number, flushBytes: number) => Promise<number>;
-  /** Raw TCP baseline: writes `bytes` in chunks to the receiver's plain socket; ms until it acknowledged all. */
-  readonly rawTcp: (bytes: Uint8Array, chunkBytes: number) => Promise<number>;
+  /**
+   * Raw TCP baseline: writes `bytes` in chunks to the receiver's plain socket; ms until it acknowledged all. The
+   * receiver lands them in a payload-sized buffer (`land`), as any receiver of a cache must, or reads them all
+   * into one 4 MiB buffer (the socket alone).
+   */
+  readonly rawTcp: (bytes: Uint8Array, chunkBytes: number, land: boolean) => Promise<number>;
   readonly stop: () => Promise<void>;
 }
 
@@ -85,13 +89,14 @@ export const startKvReceiver = async (servers: string, benchId: string): Promise
     return performance.now() - started;
   };
 
-  const rawTcp = (bytes: Uint8Array, chunkBytes: number) =>
+  const rawTcp = (bytes: Uint8Array, chunkBytes: number, land: boolean) =>
     new Promise<number>((resolve, reject) => {
       const started = performance.now();
       const socket = createConnection({ host: "127.0.0.1", port: rawTcpPort }, async () => {
-        const length = new Uint8Array(8);
-        new DataView(length.buffer).setBigUint64(0, BigInt(bytes.length), true);
-        socket.write(length);
+        const head = new Uint8Array(9);
+        new DataView(head.buffer).setBigUint64(0, BigInt(bytes.length), true);
+        head[8] = land ? 1 : 0;
+        socket.write(head);
         for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
           if (!socket.write(bytes.subarray(offset, Math.min(bytes.length, offset + chunkBytes)))) {
             await new Promise((r) => socket.once("drain", r));

@@ -10,8 +10,9 @@
 //   - Tandem's TCP channel: a KV listener on 127.0.0.1 (its port is in the first stdout line);
 //   - raw NATS: bytes published on `<bench id>.raw`, counted; when a request on `<bench id>.raw.expect` has
 //     announced N bytes, the N-th byte is acknowledged on `<bench id>.raw.ack`;
-//   - raw TCP: a plain listener (its port is in the first stdout line) that counts bytes and, once it has as
-//     many as the connection's first 8 bytes announce, writes one byte back.
+//   - raw TCP: a plain listener (its port is in the first stdout line) that reads, without allocating, into a
+//     payload-sized buffer or a 4 MiB one (the connection's 9th byte says which) and, once it has as many bytes
+//     as the first 8 announce, writes one byte back.
 // Every Tandem transfer, once whole and checked, is announced on `<bench id>.usable` as
 // `{ transferId, usableAt }` (ms since the epoch with sub-ms precision, the same clock as the sender's).
 import { createServer } from "node:net";
@@ -23,6 +24,7 @@ import { type IncomingKv, receiveWhole } from "../src/transport/kv-transfer.ts";
 import { kvPayloadPool } from "../src/transport/kv-payload-pool.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
 import { listenForKv } from "../src/transport/nats-kv-channel.ts";
+import { readingInPlace } from "../src/transport/socket-read-in-place.ts";
 import { serveKvTcp } from "../src/transport/tcp-kv-channel.ts";
 
 import { epochNow, type Usable } from "./kv-receiver-process.ts";
@@ -65,20 +67,46 @@ const main = async () => {
     },
   });
 
-  // Raw TCP: an 8-byte length, then that many bytes; one byte back at the end.
-  const rawServer = createServer({ noDelay: true }, (socket) => {
+  // Raw TCP: an 8-byte length and a mode byte, then that many bytes; one byte back at the end. Read the way
+  // the TCP channel reads (no allocation per read), either each byte to its place in one payload-sized buffer
+  // (mode 1: what any receiver of a cache must do; reused across transfers like the channel's pool) or all into
+  // one 4 MiB buffer over and over (mode 0: the socket alone).
+  const scratch = new Uint8Array(4 * 1024 * 1024);
+  let landing = new Uint8Array(0);
+  const rawServer = createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
     let expected = -1;
     let count = 0;
-    let head = new Uint8Array(0);
-    socket.on("data", (data: Uint8Array) => {
-      if (expected < 0) {
-        head = Buffer.concat([head, data]);
-        if (head.length < 8) return;
-        expected = Number(new DataView(head.buffer, head.byteOffset).getBigUint64(0, true));
-        count = head.length - 8;
-      } else count += data.length;
-      if (count >= expected) socket.end(new Uint8Array([6]));
-    });
+    let land = false;
+    const head = new Uint8Array(9);
+    let socket = accepted;
+    const want = () => {
+      if (expected < 0) return head.subarray(count);
+      if (!land) return scratch;
+      const rest = landing.subarray(count, expected);
+      return rest.length > 0 ? rest : scratch;
+    };
+    const advance = (n: number) => {
+      count += n;
+      if (expected < 0 && count === head.length) {
+        expected = Number(new DataView(head.buffer).getBigUint64(0, true));
+        land = head[8] === 1;
+        if (land && landing.length < expected) landing = new Uint8Array(expected);
+        count = 0;
+      } else if (expected >= 0 && count >= expected) socket.end(new Uint8Array([6]));
+    };
+    socket = readingInPlace(accepted, want, advance) ?? accepted;
+    if (socket === accepted) {
+      accepted.on("data", (data: Uint8Array) => {
+        for (let at = 0; at < data.length;) {
+          const into = want();
+          const n = Math.min(into.length, data.length - at);
+          into.set(data.subarray(at, at + n));
+          at += n;
+          advance(n);
+        }
+      });
+    }
+    socket.resume();
   });
   await new Promise<void>((resolve) => rawServer.listen(0, "127.0.0.1", () => resolve()));
 

@@ -6,11 +6,12 @@
 // Frame (both directions): "TKV3" | kind u8 | flags u8 | 2 zero bytes | index u32 | length u32 | checksum u32 |
 // layer checksum u32 | payload. Kinds: 1 offer (payload: msgpack KvOffer), 2 chunk (flag 1: the layer checksum is
 // set), 3 resend chunk `index` (receiver → sender), 4 done: every layer verified (receiver → sender).
-import { createConnection, createServer, Socket } from "node:net";
+import { createConnection, createServer, type Socket } from "node:net";
 import { Deferred, Effect, FiberSet, Result, Scope, Stream } from "effect";
 import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
 import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
+import { readingInPlace } from "./socket-read-in-place.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
 const MAGIC = 0x334b5654; // "TKV3" little-endian (TKV2 carried CRC-32s)
@@ -165,21 +166,6 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
   );
 
 const decodeOffer = decodeMessageResult(KvOffer);
-
-/**
- * On Node, moves an accepted socket's handle into a socket that reads straight into the buffers `want` names
- * (Node's documented `onread` option, which only client sockets take; the handle of a server's socket is moved
- * by hand). Undefined elsewhere (Deno): the caller reads 'data' events and copies.
- */
-const readingInPlace = (socket: Socket, want: () => Uint8Array, advance: (n: number) => void): Socket | undefined => {
-  if ("Deno" in globalThis) return undefined;
-  const internals = socket as unknown as { _handle?: object | null };
-  const handle = internals._handle;
-  if (handle == null) return undefined;
-  internals._handle = null;
-  const options = { handle, readable: true, writable: true, onread: { buffer: want, callback: (n: number) => void advance(n) } };
-  return new Socket(options as ConstructorParameters<typeof Socket>[0]);
-};
 
 /**
  * Reads one transfer from an accepted socket (paused on connect): completes with the incoming transfer when
