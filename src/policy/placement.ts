@@ -12,9 +12,9 @@
 //   5. the decode worker's load.
 // Workers at `maxLoad` or above take nothing; when that leaves no pair the answer is `Saturated`.
 // `tieBreak` is a non-negative integer (both callers count requests). The simulator calls this once per request,
-// so it allocates nothing per call: what needs sorting (models, id order) is kept per worker list (`Layout`)
-// and the answer still depends on the arguments alone; test/unit/placement-equivalence.test.ts checks it
-// against the straightforward ranking.
+// so a call sorts nothing and allocates nothing but its answer: what needs sorting (models, id order) is kept per
+// worker list (`Layout`), and the answer still depends on the arguments alone —
+// test/unit/placement-equivalence.test.ts checks it against the straightforward ranking of every pair.
 import type { PickResult, WorkerView } from "./least-loaded.ts";
 
 export interface PlacementRequest {
@@ -56,67 +56,40 @@ export const freeKvTokens = (worker: WorkerView, assigned: number): number => {
 
 /**
  * What placement keeps per worker list between calls: the served models, and per model its prefill and decode
- * workers (indices into the list) in id order — everything that needs a sort. It holds while the list has the
- * same length and every entry the same id, role and model; anything else (load, capacity, KV, format, host) is
- * read from the list on every call. The scratch arrays hold one call's per-worker figures.
+ * workers (indices into the list) in id order — everything that needs a sort. It is looked up by the list's first
+ * worker (the simulator passes the same list every time; the gateway a fresh list of the same member records
+ * until a heartbeat replaces them) and used while the list has the same length and every entry the same id, role
+ * and model. Everything else (load, capacity, KV, format, host) is read from the list on every call.
  */
-interface Pools {
-  readonly prefill: ReadonlyArray<number>;
-  readonly decode: ReadonlyArray<number>;
-  readonly pLoad: Float64Array;
-  readonly pCached: Float64Array;
-  readonly pRot: Int32Array;
-  readonly pFree: Uint8Array;
-  readonly dLoad: Float64Array;
-  readonly dRot: Int32Array;
-  readonly dFree: Uint8Array;
-  readonly dFits: Uint8Array;
-  /** Set while a call uses the scratch arrays (a re-entrant call, from `translationCost`, gets its own). */
-  busy: boolean;
-}
-
 interface Layout {
   readonly ids: ReadonlyArray<string>;
   readonly roles: ReadonlyArray<string>;
   readonly models: ReadonlyArray<string>;
   /** Models served, sorted (default string order), without repeats. */
   readonly served: ReadonlyArray<string>;
-  readonly pools: Map<string, Pools>;
+  readonly pools: Map<string, { readonly prefill: ReadonlyArray<number>; readonly decode: ReadonlyArray<number> }>;
 }
 
-const layouts = new WeakMap<ReadonlyArray<WorkerView>, Layout>();
-
-const newPools = (prefill: ReadonlyArray<number>, decode: ReadonlyArray<number>): Pools => ({
-  prefill,
-  decode,
-  pLoad: new Float64Array(prefill.length),
-  pCached: new Float64Array(prefill.length),
-  pRot: new Int32Array(prefill.length),
-  pFree: new Uint8Array(prefill.length),
-  dLoad: new Float64Array(decode.length),
-  dRot: new Int32Array(decode.length),
-  dFree: new Uint8Array(decode.length),
-  dFits: new Uint8Array(decode.length),
-  busy: false,
-});
+const layouts = new WeakMap<WorkerView, Layout>();
 
 const buildLayout = (workers: ReadonlyArray<WorkerView>): Layout => {
   const ids = workers.map((w) => w.id);
   const roles = workers.map((w) => w.role);
   const models = workers.map((w) => w.model);
   const served = [...new Set(models)].sort();
-  const pools = new Map<string, Pools>();
+  const pools: Layout["pools"] = new Map();
   // Array.prototype.sort is stable: equal ids keep list order, as when sorting the workers themselves.
   const byId = (a: number, b: number) => ids[a]!.localeCompare(ids[b]!);
   for (const model of served) {
     const pool = (role: string) => workers.map((_, i) => i).filter((i) => roles[i] === role && models[i] === model).sort(byId);
-    pools.set(model, newPools(pool("prefill"), pool("decode")));
+    pools.set(model, { prefill: pool("prefill"), decode: pool("decode") });
   }
   return { ids, roles, models, served, pools };
 };
 
 const layoutOf = (workers: ReadonlyArray<WorkerView>): Layout => {
-  const known = layouts.get(workers);
+  const key = workers[0]!;
+  const known = layouts.get(key);
   if (known !== undefined && known.ids.length === workers.length) {
     const { ids, roles, models } = known;
     let same = true;
@@ -130,9 +103,40 @@ const layoutOf = (workers: ReadonlyArray<WorkerView>): Layout => {
     if (same) return known;
   }
   const layout = buildLayout(workers);
-  layouts.set(workers, layout);
+  layouts.set(key, layout);
   return layout;
 };
+
+/** One call's per-worker figures, by position in the prefill and decode pools; grown as needed, shared by calls. */
+class Scratch {
+  pLoad = new Float64Array(16);
+  pCached = new Float64Array(16);
+  pRot = new Int32Array(16);
+  pFree = new Uint8Array(16);
+  dLoad = new Float64Array(16);
+  dRot = new Int32Array(16);
+  dFree = new Uint8Array(16);
+  dFits = new Uint8Array(16);
+  /** Set while a call uses it (a re-entrant call, from `translationCost`, gets its own). */
+  busy = false;
+  fit(np: number, nd: number): this {
+    if (np > this.pLoad.length) {
+      this.pLoad = new Float64Array(np);
+      this.pCached = new Float64Array(np);
+      this.pRot = new Int32Array(np);
+      this.pFree = new Uint8Array(np);
+    }
+    if (nd > this.dLoad.length) {
+      this.dLoad = new Float64Array(nd);
+      this.dRot = new Int32Array(nd);
+      this.dFree = new Uint8Array(nd);
+      this.dFits = new Uint8Array(nd);
+    }
+    return this;
+  }
+}
+
+const scratch = new Scratch();
 
 const formats = (workers: ReadonlyArray<WorkerView>, pool: ReadonlyArray<number>) => [...new Set(pool.map((i) => workers[i]!.kvFormat))].sort();
 
@@ -150,30 +154,35 @@ export const placeRequest = (
   tieBreak: number,
   policy: PlacementPolicy,
 ): PickResult => {
+  if (workers.length === 0) {
+    if (request.model === undefined) return { _tag: "NoWorkers", role: "prefill", model: "(any)" };
+    return { _tag: "UnknownModel", model: request.model, served: [] };
+  }
   const layout = layoutOf(workers);
   const wanted = request.model ?? layout.served[0];
-  if (wanted === undefined) return { _tag: "NoWorkers", role: "prefill", model: request.model ?? "(any)" };
-  const shared = layout.pools.get(wanted);
-  if (shared === undefined) return { _tag: "UnknownModel", model: wanted, served: layout.served.slice() };
-  const { prefill, decode } = shared;
+  if (wanted === undefined) return { _tag: "NoWorkers", role: "prefill", model: "(any)" };
+  const pool = layout.pools.get(wanted);
+  if (pool === undefined) return { _tag: "UnknownModel", model: wanted, served: layout.served.slice() };
+  const { prefill, decode } = pool;
   const np = prefill.length;
   const nd = decode.length;
   if (np === 0) return { _tag: "NoWorkers", role: "prefill", model: wanted };
   if (nd === 0) return { _tag: "NoWorkers", role: "decode", model: wanted };
-  const pools = shared.busy ? newPools(prefill, decode) : shared;
-  pools.busy = true;
+  const own = scratch.busy ? new Scratch().fit(np, nd) : scratch.fit(np, nd);
+  own.busy = true;
   try {
-    const { pLoad, pCached, pRot, pFree, dLoad, dRot, dFree, dFits } = pools;
+    const { pLoad, pCached, pRot, pFree, dLoad, dRot, dFree, dFits } = own;
     const { maxLoad, translationCost } = policy;
     const affinityMaxLoad = policy.affinityMaxLoad ?? DEFAULT_AFFINITY_MAX_LOAD;
     const cachedBlocks = request.cachedBlocks;
     const need = Math.max(1, request.kvTokens ?? 1);
+    const anyAssigned = assigned.size > 0; // the simulator's view is exact: it assigns nothing beyond it
     // Position in the pool's id order rotated by tieBreak: pool[(position + tieBreak) % n] is the worker.
     const pShift = tieBreak % np;
     const dShift = tieBreak % nd;
     for (let k = 0; k < np; k++) {
       const w = workers[prefill[k]!]!;
-      const load = Math.max(w.inFlight, assigned.get(w.id) ?? 0) / Math.max(1, w.capacity);
+      const load = Math.max(w.inFlight, anyAssigned ? assigned.get(w.id) ?? 0 : 0) / Math.max(1, w.capacity);
       pLoad[k] = load;
       pRot[k] = k >= pShift ? k - pShift : k - pShift + np;
       pFree[k] = load < maxLoad ? 1 : 0;
@@ -181,7 +190,7 @@ export const placeRequest = (
     }
     for (let k = 0; k < nd; k++) {
       const w = workers[decode[k]!]!;
-      const inUse = assigned.get(w.id) ?? 0;
+      const inUse = anyAssigned ? assigned.get(w.id) ?? 0 : 0;
       const load = Math.max(w.inFlight, inUse) / Math.max(1, w.capacity);
       dLoad[k] = load;
       dRot[k] = k >= dShift ? k - dShift : k - dShift + nd;
@@ -245,7 +254,7 @@ export const placeRequest = (
     if (bestP < 0) return { _tag: "Saturated", model: wanted };
     return { _tag: "Picked", prefill: workers[prefill[bestP]!]!, decode: workers[decode[bestD]!]! };
   } finally {
-    pools.busy = false;
+    own.busy = false;
   }
 };
 

@@ -20,7 +20,8 @@ export interface ArrivalSource {
   followUp(done: Arrival, finishedAt: number): Arrival | null;
 }
 
-const noFollowUp = () => null;
+/** The `followUp` of open-loop sources: the simulator need not keep their arrivals until the requests finish. */
+export const noFollowUp = (): null => null;
 
 /** Poisson arrivals at `rate` requests/s with the workload's lengths, for times in [0, until). */
 export function poissonArrivals(rate: number, workload: Workload, until: number, rng: Rng): ArrivalSource {

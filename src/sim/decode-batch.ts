@@ -30,14 +30,24 @@ export class DecodeBatch<S extends BatchedSequence> {
 
   /** One step done: every sequence grew by a token; the ones that produced their last token leave. */
   advance(finished: (seq: S) => void): void {
-    const step = ++this.steps;
+    this.step();
+    for (let seq = this.nextFinished(); seq !== undefined; seq = this.nextFinished()) finished(seq);
+  }
+
+  /** `advance` in two halves, without a callback: the step, then `nextFinished` until undefined. */
+  step(): void {
+    this.steps++;
     this.sumContext += this.running;
-    while (this.ends.peekTime() <= step) {
-      const seq = this.ends.pop()!;
-      this.running--;
-      this.reservedTokens -= seq.reservedTokens;
-      this.sumContext -= seq.joinContext + (step - seq.joinStep);
-      finished(seq);
-    }
+  }
+
+  /** A sequence that has produced its last token, taken out of the batch; undefined when none is left. */
+  nextFinished(): S | undefined {
+    const step = this.steps;
+    if (!(this.ends.peekTime() <= step)) return undefined;
+    const seq = this.ends.pop()!;
+    this.running--;
+    this.reservedTokens -= seq.reservedTokens;
+    this.sumContext -= seq.joinContext + (step - seq.joinStep);
+    return seq;
   }
 }

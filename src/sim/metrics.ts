@@ -17,9 +17,9 @@ export const sortedPercentile = (sorted: Float64Array, p: number): number =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 
 export function distribution(sorted: Float64Array): Distribution {
-  let sum = 0;
-  for (const v of sorted) sum += v;
   const n = sorted.length;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += sorted[i]!;
   return {
     count: n,
     mean: n ? sum / n : Number.NaN,

@@ -21,7 +21,7 @@ import { type PlacementPolicy, placeRequest } from "../policy/placement.ts";
 import { decodeStepDuringPrefill, prefillUnderDecode } from "../planner/interference.ts";
 import { kvTransferSeconds } from "../planner/kv-link.ts";
 import type { Slo } from "../planner/slo.ts";
-import type { Arrival, ArrivalSource } from "./arrivals.ts";
+import { type Arrival, type ArrivalSource, noFollowUp } from "./arrivals.ts";
 import { type ClusterSpec, describeTopology, deviceCount, pools, type PoolSpec, usdPerHour } from "./cluster.ts";
 import { type BatchedSequence, DecodeBatch } from "./decode-batch.ts";
 import { EventQueue } from "./event-queue.ts";
@@ -58,23 +58,75 @@ const KV_ARRIVED = 3;
 const DECODE_STEP = 4;
 const COLO_PREFILL_DONE = 5;
 const COLO_STEP = 6;
+/** The kinds `schedule` creates (and recycles once handled); the others are events a group owns and reuses. */
+const RECYCLED = (1 << ARRIVAL) | (1 << FOLLOW_UP) | (1 << KV_ARRIVED) | (1 << COLO_STEP);
 
 interface SimEvent {
-  readonly kind: number;
-  readonly group: number;
-  readonly req: Request | null;
-  readonly arrival: Arrival | null;
-  readonly version: number;
+  kind: number;
+  group: number;
+  req: Request | null;
+  arrival: Arrival | null;
+  version: number;
 }
 
+/**
+ * A request in the system, recycled once it has finished (`Requests`). It copies what the run reads of its
+ * arrival, so touching it does not touch that too; its arrival and first-token times are in `Requests.times`.
+ */
 class Request implements BatchedSequence {
   reservedTokens = 0;
   joinStep = 0;
   joinContext = 0;
   prefillGroup = -1;
   decodeGroup = -1;
-  firstToken = Number.NaN;
-  constructor(readonly arrival: Arrival) {}
+  inputTokens = 0;
+  outputTokens = 0;
+  /** Arrived in the measurement window. */
+  inWindow = false;
+  /** Kept for the source's `followUp` (null when the source has none: it would be garbage kept alive). */
+  arrival: Arrival | null = null;
+  constructor(readonly slot: number) {}
+}
+
+/**
+ * The requests in the system. A finished request's object is reused for a later arrival, and the two times
+ * each one carries live in one array of doubles (arrival at 2·slot, first token at 2·slot + 1): at millions of
+ * requests an hour, allocating each and boxing its doubles made most of the run's garbage and cache misses.
+ */
+class Requests {
+  times = new Float64Array(2048);
+  private readonly spare: Request[] = [];
+  private created = 0;
+
+  take(a: Arrival, w0: number, w1: number, keepArrival: boolean): Request {
+    let r = this.spare.pop();
+    if (r === undefined) {
+      r = new Request(this.created++);
+      if (2 * this.created > this.times.length) {
+        const bigger = new Float64Array(2 * this.times.length);
+        bigger.set(this.times);
+        this.times = bigger;
+      }
+    }
+    r.reservedTokens = 0;
+    r.joinStep = 0;
+    r.joinContext = 0;
+    r.prefillGroup = -1;
+    r.decodeGroup = -1;
+    r.inputTokens = a.inputTokens;
+    r.outputTokens = a.outputTokens;
+    r.inWindow = a.time >= w0 && a.time < w1;
+    r.arrival = keepArrival ? a : null;
+    this.times[2 * r.slot] = a.time;
+    this.times[2 * r.slot + 1] = Number.NaN;
+    return r;
+  }
+
+  /** `r` has finished and nothing refers to it any more. */
+  give(r: Request): void {
+    r.arrival = null;
+    this.spare.push(r);
+  }
 }
 
 interface SimView extends WorkerView {
@@ -106,7 +158,11 @@ class Group {
 
 class PrefillGroup extends Group {
   readonly queue = new Fifo<Request>();
-  current: Request[] = [];
+  /** The forward in flight: the first `running` entries (the array is kept between forwards). */
+  readonly current: Request[] = [];
+  running = 0;
+  /** admitFromQueue's `tokensAt`: the i-th queued prompt. */
+  readonly promptAt = (i: number) => this.queue.at(i).inputTokens;
   view!: SimView;
   /** The group's one pending forward-done event, reused (a group runs one forward at a time). */
   readonly done: SimEvent = { kind: PREFILL_DONE, group: this.index, req: null, arrival: null, version: 0 };
@@ -115,6 +171,12 @@ class PrefillGroup extends Group {
 class DecodeGroup extends Group {
   readonly waiting = new Fifo<Request>();
   readonly batch = new DecodeBatch<Request>();
+  /** admitFromQueue's arguments, kept per group: the batch's use (set before each call) and the i-th waiting sequence. */
+  readonly usage = { sequences: 0, tokens: 0 };
+  readonly sequenceAt = (i: number) => {
+    const r = this.waiting.at(i);
+    return r.inputTokens + r.outputTokens;
+  };
   stepping = false;
   stepStart = 0;
   view!: SimView;
@@ -125,6 +187,11 @@ class DecodeGroup extends Group {
 class ColocatedGroup extends Group {
   readonly queue = new Fifo<Request>();
   readonly batch = new DecodeBatch<Request>();
+  readonly usage = { sequences: 0, tokens: 0 };
+  readonly sequenceAt = (i: number) => {
+    const r = this.queue.at(i);
+    return r.inputTokens + r.outputTokens;
+  };
   prefilling: Request[] = [];
   prefillAlone = 0;
   pendingJoin: Request[] = [];
@@ -154,8 +221,26 @@ const NO_ASSIGNMENTS: ReadonlyMap<string, number> = new Map();
 const PLACEMENT: PlacementPolicy = { maxLoad: DEFAULT_MAX_LOAD, translationCost: kvMoveCost };
 const EMPTY: BatchUsage = { sequences: 0, tokens: 0 };
 
-/** Root-mean-square prompt length of a prefill batch: the attention term (∝ T²) exactly, the dense term within a few %. */
-const rmsTokens = (reqs: readonly Request[]) => Math.round(Math.sqrt(reqs.reduce((s, r) => s + r.arrival.inputTokens ** 2, 0) / reqs.length));
+/** Root-mean-square prompt length of the first `n` requests of a prefill batch: the attention term (∝ T²) exactly, the dense term within a few %. */
+const rmsTokens = (reqs: readonly Request[], n: number) => {
+  let squares = 0;
+  for (let i = 0; i < n; i++) squares += reqs[i]!.inputTokens ** 2;
+  return Math.round(Math.sqrt(squares / n));
+};
+
+/**
+ * The run's clock and running sums. Fields of one object rather than `let`s the closures below share: V8 keeps
+ * a double held in a closure's variable as a heap number allocated on every assignment, and `now` changes at
+ * every event, while an object's double field is updated in place.
+ */
+class RunState {
+  now = 0;
+  inSystemArea = 0;
+  lastChange = 0;
+  transferSum = 0;
+  goodTokens = 0;
+  tokensCompletedInWindow = 0;
+}
 
 export function simulate(input: SimInput): SimResult {
   const { cluster, arrivals, slo, seconds } = input;
@@ -210,38 +295,45 @@ export function simulate(input: SimInput): SimResult {
   const kvBytesPerToken = model.kv_bytes_per_token[dtype];
 
   const queue = new EventQueue<SimEvent>();
-  const schedule = (time: number, kind: number, group: number, req: Request | null, arrival: Arrival | null = null, version = 0) =>
-    queue.push(time, { kind, group, req, arrival, version });
+  /** Handled events of the recycled kinds, for `schedule` to reuse. */
+  const spare: SimEvent[] = [];
+  const schedule = (time: number, kind: number, group: number, req: Request | null, arrival: Arrival | null = null, version = 0) => {
+    const ev = spare.pop();
+    if (ev === undefined) return queue.push(time, { kind, group, req, arrival, version });
+    ev.kind = kind;
+    ev.group = group;
+    ev.req = req;
+    ev.arrival = arrival;
+    ev.version = version;
+    queue.push(time, ev);
+  };
 
   // --- measurement ---
-  let now = 0;
+  const run = new RunState();
+  const requests = new Requests();
+  /** Whether finished requests can make follow-up calls (agentic sessions); open-loop sources make none. */
+  const closedLoop = arrivals.followUp !== noFollowUp;
   let events = 0;
   let arrivedInWindow = 0;
   let finishedInWindow = 0;
   let metInWindow = 0;
-  let goodTokens = 0;
   let completedInWindow = 0;
-  let tokensCompletedInWindow = 0;
   let inSystem = 0;
-  let inSystemArea = 0;
-  let lastChange = 0;
-  let transferSum = 0;
   let transfers = 0;
   const ttft = new Samples();
   const tpot = new Samples();
   const latency = new Samples();
   const changeInSystem = (delta: number) => {
-    inSystemArea += inSystem * overlap(lastChange, now, w0, w1);
-    lastChange = now;
+    run.inSystemArea += inSystem * overlap(run.lastChange, run.now, w0, w1);
+    run.lastChange = run.now;
     inSystem += delta;
   };
   let roundRobin = 0;
   let finishedTotal = 0;
 
   const finish = (r: Request) => {
-    const a = r.arrival;
     finishedTotal++;
-    const kvTokens = a.inputTokens + a.outputTokens;
+    const kvTokens = r.inputTokens + r.outputTokens;
     if (topology.kind === "disaggregated") {
       const v = decodes[r.decodeGroup]!.view;
       v.inFlight--;
@@ -255,53 +347,62 @@ export function simulate(input: SimInput): SimResult {
       g.usedTokens -= r.reservedTokens;
     }
     changeInSystem(-1);
-    if (now >= w0 && now < w1) {
+    if (run.now >= w0 && run.now < w1) {
       completedInWindow++;
-      tokensCompletedInWindow += a.inputTokens + a.outputTokens;
+      run.tokensCompletedInWindow += r.inputTokens + r.outputTokens;
     }
-    if (a.time >= w0 && a.time < w1) {
+    if (r.inWindow) {
       finishedInWindow++;
-      const first = r.firstToken - a.time;
-      const perToken = a.outputTokens > 1 ? (now - r.firstToken) / (a.outputTokens - 1) : 0;
+      const times = requests.times;
+      const arrived = times[2 * r.slot]!;
+      const firstToken = times[2 * r.slot + 1]!;
+      const first = firstToken - arrived;
+      const perToken = r.outputTokens > 1 ? (run.now - firstToken) / (r.outputTokens - 1) : 0;
       ttft.push(first);
       tpot.push(perToken);
-      latency.push(now - a.time);
+      latency.push(run.now - arrived);
       if (first * 1000 <= slo.ttftMs && perToken * 1000 <= slo.tpotMs) {
         metInWindow++;
-        goodTokens += a.inputTokens + a.outputTokens;
+        run.goodTokens += r.inputTokens + r.outputTokens;
       }
     }
-    const next = arrivals.followUp(a, now);
-    if (next) schedule(next.time, FOLLOW_UP, -1, null, next);
+    if (closedLoop) {
+      const next = arrivals.followUp(r.arrival!, run.now);
+      if (next) schedule(next.time, FOLLOW_UP, -1, null, next);
+    }
+    requests.give(r);
   };
 
   // --- disaggregated ---
   const tryPrefill = (g: PrefillGroup) => {
-    if (g.current.length > 0 || g.queue.length === 0) return;
-    const n = admitFromQueue(EMPTY, g.limits, g.queue.length, (i) => g.queue.at(i).arrival.inputTokens);
-    if (n === 0) throw new SimError(`a ${g.queue.at(0).arrival.inputTokens}-token prompt does not fit in the memory of a ${g.pool.chip.id} TP${g.pool.tp} prefill group`);
-    const batch: Request[] = [];
-    for (let i = 0; i < n; i++) batch.push(g.queue.shift()!);
-    g.current = batch;
-    g.notePeak(n, batch.reduce((s, r) => s + r.arrival.inputTokens, 0));
-    g.setBusy(now, true, w0, w1);
-    queue.push(now + g.steps.prefill(rmsTokens(batch), n), g.done);
+    if (g.running > 0 || g.queue.length === 0) return;
+    const n = admitFromQueue(EMPTY, g.limits, g.queue.length, g.promptAt);
+    if (n === 0) throw new SimError(`a ${g.queue.at(0).inputTokens}-token prompt does not fit in the memory of a ${g.pool.chip.id} TP${g.pool.tp} prefill group`);
+    const batch = g.current;
+    let tokens = 0;
+    for (let i = 0; i < n; i++) {
+      const r = g.queue.shift()!;
+      batch[i] = r;
+      tokens += r.inputTokens;
+    }
+    g.running = n;
+    g.notePeak(n, tokens);
+    g.setBusy(run.now, true, w0, w1);
+    queue.push(run.now + g.steps.prefill(rmsTokens(batch, n), n), g.done);
   };
 
   const admitDecode = (g: DecodeGroup) => {
     const b = g.batch;
-    const n = admitFromQueue({ sequences: b.running, tokens: b.reservedTokens }, g.limits, g.waiting.length, (i) => {
-      const a = g.waiting.at(i).arrival;
-      return a.inputTokens + a.outputTokens;
-    });
+    g.usage.sequences = b.running;
+    g.usage.tokens = b.reservedTokens;
+    const n = admitFromQueue(g.usage, g.limits, g.waiting.length, g.sequenceAt);
     if (n === 0 && b.running === 0 && g.waiting.length > 0) {
-      const a = g.waiting.at(0).arrival;
+      const a = g.waiting.at(0);
       throw new SimError(`a ${a.inputTokens}+${a.outputTokens}-token sequence does not fit in the KV memory of a ${g.pool.chip.id} TP${g.pool.tp} decode group (${g.steps.kvTokenBudget} tokens)`);
     }
     for (let i = 0; i < n; i++) {
       const r = g.waiting.shift()!;
-      const a = r.arrival;
-      b.join(r, a.inputTokens, a.inputTokens + a.outputTokens, a.outputTokens - 1);
+      b.join(r, r.inputTokens, r.inputTokens + r.outputTokens, r.outputTokens - 1);
     }
     g.notePeak(b.running, b.reservedTokens);
   };
@@ -310,34 +411,33 @@ export function simulate(input: SimInput): SimResult {
     const b = g.batch;
     if (b.running === 0) {
       g.stepping = false;
-      g.setBusy(now, false, w0, w1);
+      g.setBusy(run.now, false, w0, w1);
       return;
     }
     g.stepping = true;
-    g.stepStart = now;
-    g.setBusy(now, true, w0, w1);
-    queue.push(now + g.steps.decode(b.running, b.sumContext), g.stepDone);
+    g.stepStart = run.now;
+    g.setBusy(run.now, true, w0, w1);
+    queue.push(run.now + g.steps.decode(b.running, b.sumContext), g.stepDone);
   };
 
   // --- colocated ---
   const setStepRate = (g: ColocatedGroup, rate: number) => {
-    g.workLeft -= (now - g.lastUpdate) * g.rate;
-    g.lastUpdate = now;
+    g.workLeft -= (run.now - g.lastUpdate) * g.rate;
+    g.lastUpdate = run.now;
     g.rate = rate;
     g.version++;
-    schedule(now + g.workLeft / rate, COLO_STEP, g.index, null, null, g.version);
+    schedule(run.now + g.workLeft / rate, COLO_STEP, g.index, null, null, g.version);
   };
   const overlappedRate = (g: ColocatedGroup) => g.stepAlone / decodeStepDuringPrefill(g.stepAlone, g.prefillAlone);
 
   const tryColoPrefill = (g: ColocatedGroup, prefillBatch: number) => {
     if (g.prefilling.length > 0 || g.queue.length === 0) return;
-    const n = admitFromQueue({ sequences: g.usedSequences, tokens: g.usedTokens }, g.limits, Math.min(g.queue.length, prefillBatch), (i) => {
-      const a = g.queue.at(i).arrival;
-      return a.inputTokens + a.outputTokens;
-    });
+    g.usage.sequences = g.usedSequences;
+    g.usage.tokens = g.usedTokens;
+    const n = admitFromQueue(g.usage, g.limits, Math.min(g.queue.length, prefillBatch), g.sequenceAt);
     if (n === 0) {
       if (g.usedSequences === 0) {
-        const a = g.queue.at(0).arrival;
+        const a = g.queue.at(0);
         throw new SimError(`a ${a.inputTokens}+${a.outputTokens}-token sequence does not fit in the KV memory of a ${g.pool.chip.id} TP${g.pool.tp} group (${g.steps.kvTokenBudget} tokens)`);
       }
       return;
@@ -345,45 +445,45 @@ export function simulate(input: SimInput): SimResult {
     const batch: Request[] = [];
     for (let i = 0; i < n; i++) {
       const r = g.queue.shift()!;
-      r.reservedTokens = r.arrival.inputTokens + r.arrival.outputTokens;
+      r.reservedTokens = r.inputTokens + r.outputTokens;
       g.usedSequences++;
       g.usedTokens += r.reservedTokens;
       batch.push(r);
     }
     g.notePeak(g.usedSequences, g.usedTokens);
     g.prefilling = batch;
-    g.prefillAlone = g.steps.prefill(rmsTokens(batch), n);
+    g.prefillAlone = g.steps.prefill(rmsTokens(batch, n), n);
     const b = g.batch;
     const duration = b.running > 0 ? prefillUnderDecode(g.prefillAlone, g.stepping ? g.stepAlone : g.steps.decode(b.running, b.sumContext)) : g.prefillAlone;
-    g.setBusy(now, true, w0, w1);
-    queue.push(now + duration, g.prefillDone);
+    g.setBusy(run.now, true, w0, w1);
+    queue.push(run.now + duration, g.prefillDone);
     if (g.stepping) setStepRate(g, overlappedRate(g));
   };
 
   const startColoStep = (g: ColocatedGroup) => {
     const b = g.batch;
-    for (const r of g.pendingJoin) b.join(r, r.arrival.inputTokens, r.reservedTokens, r.arrival.outputTokens - 1);
+    for (const r of g.pendingJoin) b.join(r, r.inputTokens, r.reservedTokens, r.outputTokens - 1);
     g.pendingJoin = [];
     if (b.running === 0) {
       g.stepping = false;
-      g.setBusy(now, g.prefilling.length > 0, w0, w1);
+      g.setBusy(run.now, g.prefilling.length > 0, w0, w1);
       return;
     }
     g.stepping = true;
-    g.stepStart = now;
+    g.stepStart = run.now;
     g.stepAlone = g.steps.decode(b.running, b.sumContext);
     g.workLeft = g.stepAlone;
-    g.lastUpdate = now;
+    g.lastUpdate = run.now;
     g.rate = g.prefilling.length > 0 ? overlappedRate(g) : 1;
     g.version++;
-    g.setBusy(now, true, w0, w1);
-    schedule(now + g.workLeft / g.rate, COLO_STEP, g.index, null, null, g.version);
+    g.setBusy(run.now, true, w0, w1);
+    schedule(run.now + g.workLeft / g.rate, COLO_STEP, g.index, null, null, g.version);
   };
 
   // --- routing ---
   const route = (cell: Cell) => {
     while (cell.queue.length > 0) {
-      const head = cell.queue.at(0).arrival;
+      const head = cell.queue.at(0);
       const kvTokens = head.inputTokens + head.outputTokens;
       const pick = placeRequest(cell.views, NO_ASSIGNMENTS, { model: model.id, kvTokens }, cell.tieBreak++, PLACEMENT);
       if (pick._tag === "Saturated") return;
@@ -413,10 +513,10 @@ export function simulate(input: SimInput): SimResult {
   schedule(first.time, ARRIVAL, -1, null, first);
   while (queue.size > 0) {
     if (queue.peekTime() > stopAt) break;
-    now = queue.peekTime();
+    run.now = queue.peekTime();
     const ev = queue.pop()!;
     events++;
-    if ((events & (PROGRESS_EVENTS - 1)) === 0) input.onProgress?.(now, events);
+    if ((events & (PROGRESS_EVENTS - 1)) === 0) input.onProgress?.(run.now, events);
     switch (ev.kind) {
       case ARRIVAL:
       case FOLLOW_UP: {
@@ -426,28 +526,29 @@ export function simulate(input: SimInput): SimResult {
           if (next) schedule(next.time, ARRIVAL, -1, null, next);
         }
         const cell = cells[roundRobin++ % G]!;
-        const r = new Request(a);
+        const r = requests.take(a, w0, w1, closedLoop);
         changeInSystem(1);
-        if (a.time >= w0 && a.time < w1) arrivedInWindow++;
+        if (r.inWindow) arrivedInWindow++;
         cell.queue.push(r);
         route(cell);
         break;
       }
       case PREFILL_DONE: {
         const g = prefills[ev.group]!;
-        for (const r of g.current) {
-          r.firstToken = now;
+        for (let i = 0; i < g.running; i++) {
+          const r = g.current[i]!;
+          requests.times[2 * r.slot + 1] = run.now;
           g.view.inFlight--;
-          if (r.arrival.outputTokens <= 1) finish(r);
+          if (r.outputTokens <= 1) finish(r);
           else {
-            const t = kvTransferSeconds(link!, model, r.arrival.inputTokens, kvBytesPerToken, crossVendor);
-            transferSum += t;
+            const t = kvTransferSeconds(link!, model, r.inputTokens, kvBytesPerToken, crossVendor);
+            run.transferSum += t;
             transfers++;
-            schedule(now + t, KV_ARRIVED, r.decodeGroup, r);
+            schedule(run.now + t, KV_ARRIVED, r.decodeGroup, r);
           }
         }
-        g.current = [];
-        g.setBusy(now, false, w0, w1);
+        g.running = 0;
+        g.setBusy(run.now, false, w0, w1);
         tryPrefill(g);
         route(cells[g.cell]!);
         break;
@@ -464,8 +565,9 @@ export function simulate(input: SimInput): SimResult {
       case DECODE_STEP: {
         const g = decodes[ev.group]!;
         const finishedBefore = finishedTotal;
-        g.occupancyS += g.batch.running * overlap(g.stepStart, now, w0, w1);
-        g.batch.advance(finish);
+        g.occupancyS += g.batch.running * overlap(g.stepStart, run.now, w0, w1);
+        g.batch.step();
+        for (let r = g.batch.nextFinished(); r !== undefined; r = g.batch.nextFinished()) finish(r);
         admitDecode(g);
         startDecodeStep(g);
         if (finishedTotal > finishedBefore) route(cells[g.cell]!);
@@ -475,24 +577,25 @@ export function simulate(input: SimInput): SimResult {
         const g = colos[ev.group]!;
         const finishedBefore = finishedTotal;
         for (const r of g.prefilling) {
-          r.firstToken = now;
-          if (r.arrival.outputTokens <= 1) finish(r);
+          requests.times[2 * r.slot + 1] = run.now;
+          if (r.outputTokens <= 1) finish(r);
           else g.pendingJoin.push(r);
         }
         g.prefilling = [];
         if (g.stepping) setStepRate(g, 1);
         else startColoStep(g);
         tryColoPrefill(g, coloPrefillBatch);
-        g.setBusy(now, g.stepping || g.prefilling.length > 0, w0, w1);
+        g.setBusy(run.now, g.stepping || g.prefilling.length > 0, w0, w1);
         if (finishedTotal > finishedBefore) route(cells[g.cell]!);
         break;
       }
       case COLO_STEP: {
         const g = colos[ev.group]!;
         if (ev.version !== g.version) break; // rescheduled when a prefill started or ended
-        g.occupancyS += g.batch.running * overlap(g.stepStart, now, w0, w1);
+        g.occupancyS += g.batch.running * overlap(g.stepStart, run.now, w0, w1);
         const finishedBefore = finishedTotal;
-        g.batch.advance(finish);
+        g.batch.step();
+        for (let r = g.batch.nextFinished(); r !== undefined; r = g.batch.nextFinished()) finish(r);
         g.stepping = false;
         tryColoPrefill(g, coloPrefillBatch);
         startColoStep(g);
@@ -500,10 +603,15 @@ export function simulate(input: SimInput): SimResult {
         break;
       }
     }
+    if ((RECYCLED >> ev.kind) & 1) {
+      ev.req = null;
+      ev.arrival = null;
+      spare.push(ev);
+    }
   }
-  const end = now;
+  const end = run.now;
   for (const g of [...prefills, ...decodes, ...colos]) g.setBusy(Math.max(end, w1), false, w0, w1);
-  now = Math.max(end, w1);
+  run.now = Math.max(end, w1);
   changeInSystem(0);
 
   const window = w1 - w0;
@@ -540,12 +648,12 @@ export function simulate(input: SimInput): SimResult {
       tpotS: distribution(tpotSorted),
       latencyS: distribution(latency.sorted()),
       sloAttainment: arrivedInWindow ? metInWindow / arrivedInWindow : Number.NaN,
-      throughput: { requestsPerS: completedInWindow / window, tokensPerS: tokensCompletedInWindow / window },
-      meanInSystem: inSystemArea / window,
+      throughput: { requestsPerS: completedInWindow / window, tokensPerS: run.tokensCompletedInWindow / window },
+      meanInSystem: run.inSystemArea / window,
       pools: poolUsage,
-      meanKvTransferS: transfers ? transferSum / transfers : null,
-      usdPerMtok: dollars / (tokensCompletedInWindow / 1e6),
-      usdPerMtokWithinSlo: dollars / (goodTokens / 1e6),
+      meanKvTransferS: transfers ? run.transferSum / transfers : null,
+      usdPerMtok: dollars / (run.tokensCompletedInWindow / 1e6),
+      usdPerMtokWithinSlo: dollars / (run.goodTokens / 1e6),
     },
     samples: { ttftS: ttftSorted, tpotS: tpotSorted },
   };

@@ -1,7 +1,7 @@
 // Replayed request traces: a JSON array or JSON lines of {time, input, output} records (several common
 // spellings accepted), optionally rescaled in time to a target mean rate.
 import { readFileSync } from "node:fs";
-import type { Arrival, ArrivalSource } from "./arrivals.ts";
+import { type Arrival, type ArrivalSource, noFollowUp } from "./arrivals.ts";
 
 export class TraceError extends Error {
   override readonly name = "TraceError";
@@ -80,6 +80,6 @@ export function traceArrivals(records: readonly TraceRecord[], until: number, ra
       if (!r || r.time * scale >= until) return null;
       return { time: r.time * scale, inputTokens: r.inputTokens, outputTokens: r.outputTokens, session: -1, call: 0 };
     },
-    followUp: () => null,
+    followUp: noFollowUp,
   };
 }
