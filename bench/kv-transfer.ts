@@ -1,4 +1,4 @@
-// `npm run bench:kv` (transfer part): KV bytes through Tandem's NATS channel (offer, CRC-32 per chunk,
+// `npm run bench:kv` (transfer part): KV bytes through Tandem's NATS channel (offer, a checksum per chunk,
 // credits) against a raw NATS publish of the same bytes in the same chunk size on a private nats-server, and
 // through the direct TCP channel against a raw loopback socket landing the same bytes in a payload-sized buffer
 // (and, beside it, the socket alone, its bytes read into one 4 MiB buffer), all measured in this run. One JSON
