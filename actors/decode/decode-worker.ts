@@ -25,7 +25,7 @@ import {
 import { Log } from "../../src/runtime/log.ts";
 import { registerWorker, workerMetadata } from "../worker-membership.ts";
 import { flush, NatsClient, respond, respondFailure, tell } from "../../src/transport/nats-client.ts";
-import { listenForKv } from "../../src/transport/nats-kv-channel.ts";
+import { creditBudget, DEFAULT_CREDIT_BUDGET_BYTES, listenForKv } from "../../src/transport/nats-kv-channel.ts";
 import { serveKvTcp } from "../../src/transport/tcp-kv-channel.ts";
 import type { IncomingKv } from "../../src/transport/kv-transfer.ts";
 import { kvPayloadPool } from "../../src/transport/kv-payload-pool.ts";
@@ -71,6 +71,8 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     const receivers = yield* FiberMap.make<string>();
     /** Receive buffers, reused once a transfer's KV has been translated into what the engine imports. */
     const payloads = kvPayloadPool(PAYLOAD_POOL_BYTES);
+    /** All NATS transfers to this worker share one credit budget, so its connection is never a slow consumer. */
+    const credit = creditBudget(DEFAULT_CREDIT_BUDGET_BYTES);
     const decodes = yield* FiberMap.make<string>();
     /** Per request attempt (requestKey): the KV once it has arrived, and the transfer it came on. */
     const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
@@ -136,6 +138,7 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
             transferId: expect.transferId,
             windowBytes: config.creditWindowBytes,
             pool: payloads,
+            budget: credit,
             idleTimeoutMs: expect.ttlMs,
           });
           yield* Deferred.succeed(listening, undefined);

@@ -136,7 +136,32 @@ export interface ReceiveKvOptions {
   readonly gapMs?: number;
   /** Where the payload's buffer comes from (default: a fresh one). */
   readonly pool?: KvPayloadPool;
+  /** Shared by a worker's transfers: the window is at most its share while this transfer is under way. */
+  readonly budget?: CreditBudget;
 }
+
+/**
+ * Bytes a receiving worker lets all its NATS transfers have in flight together, shared equally among the
+ * transfers under way (each still gets at least MIN_WINDOW_CHUNKS). It keeps what nats-server buffers for the
+ * worker's connection under its max_pending (64 MiB by default), past which the server drops the connection
+ * as a slow consumer. Credits already granted are not taken back, so a new transfer narrows the others' windows
+ * from their next credit on.
+ */
+export interface CreditBudget {
+  /** This transfer's share now, in bytes. */
+  readonly share: () => number;
+  readonly enter: () => void;
+  readonly leave: () => void;
+}
+
+export const creditBudget = (totalBytes: number): CreditBudget => {
+  let active = 0;
+  return {
+    share: () => Math.floor(totalBytes / Math.max(1, active)),
+    enter: () => void active++,
+    leave: () => void active--,
+  };
+};
 
 /**
  * Subscribes to the transfer's data subject (the subscription is live when this effect returns) and returns
@@ -166,10 +191,12 @@ export const listenForKv = (
     const receive = (r: KvReassembly) =>
       Effect.gen(function* () {
         const { chunks, chunkBytes } = r.layout;
-        const window = windowChunks(options.windowBytes, chunkBytes);
+        const { budget } = options;
+        let window = windowChunks(options.windowBytes, chunkBytes);
         let granted = 0;
         const grant = () => {
-          granted = Math.min(chunks, r.contiguous + window);
+          if (budget !== undefined) window = windowChunks(Math.min(options.windowBytes, budget.share()), chunkBytes);
+          granted = Math.max(granted, Math.min(chunks, r.contiguous + window));
           return tellCredit(granted, r.contiguous);
         };
         const askAgain = (indexes: ReadonlyArray<number>) =>
@@ -204,7 +231,10 @@ export const listenForKv = (
           // A credit per quarter window keeps the sender's pipe full at a quarter of the messages.
           else if (r.complete || r.contiguous + window >= Math.min(chunks, granted + Math.max(1, window >> 2))) yield* grant();
         }
-      }).pipe(Effect.catch((error: TandemError) => Effect.sync(() => r.fail(error))));
+      }).pipe(
+        Effect.catch((error: TandemError) => Effect.sync(() => r.fail(error))),
+        Effect.ensuring(Effect.sync(() => options.budget?.leave())),
+      );
 
     return Effect.gen(function* () {
       // Until the offer arrives, keep saying "listening, no offer yet" (upTo 0): the sender may have offered
@@ -217,6 +247,7 @@ export const listenForKv = (
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
       const layout = yield* Effect.fromResult(layoutOfOffer(offer));
       const r = new KvReassembly(offer, layout, yield* layerQueue, options.pool);
+      options.budget?.enter();
       yield* Effect.forkScoped(receive(r));
       return r.incoming;
     });
@@ -233,11 +264,13 @@ export const windowChunks = (windowBytes: number, chunkBytes: number) =>
 
 /**
  * A receiver's default window. 16 MiB left the sender waiting on credits when the receiving process was slow
- * to be scheduled (0.64–0.76× raw NATS under load here, 0.87–0.88× with 32 MiB). Half of nats-server's default
- * per-client buffer (max_pending, 64 MiB): two large transfers at once to a stalled receiver can fill it and get
- * its connection dropped as a slow consumer, after which the receiver asks for the missing chunks again.
+ * to be scheduled (0.64–0.76× raw NATS under load here, 0.87–0.88× with 32 MiB). Several transfers at once to
+ * one worker share a CreditBudget instead, so together they stay under nats-server's max_pending.
  */
 export const DEFAULT_WINDOW_BYTES = 32 * 1024 * 1024;
+
+/** A decode worker's credit budget over all its NATS transfers: under nats-server's default max_pending (64 MiB). */
+export const DEFAULT_CREDIT_BUDGET_BYTES = 48 * 1024 * 1024;
 
 /** How often a receiver says it is listening while it waits for the offer. */
 const HELLO_MS = 20;

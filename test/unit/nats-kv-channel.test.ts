@@ -10,7 +10,7 @@ import { type NatsServerHandle, startNatsServer } from "../../src/cluster/nats-s
 import { decodeMessageResult, KvReceiverMessage, subjectsFor } from "../../src/protocol/index.ts";
 import { type KvPayload, receiveWhole } from "../../src/transport/kv-transfer.ts";
 import { NatsClient } from "../../src/transport/nats-client.ts";
-import { listenForKv, sendKv } from "../../src/transport/nats-kv-channel.ts";
+import { creditBudget, listenForKv, sendKv } from "../../src/transport/nats-kv-channel.ts";
 
 let server: NatsServerHandle;
 let relay: NatsConnection;
@@ -154,5 +154,49 @@ describe("NATS KV channel", () => {
     );
     expect(Exit.isFailure(exit)).toBe(true);
     expect(JSON.stringify(exit)).toContain("kv_chunk_lost");
+  });
+
+  it("keeps concurrent transfers' credit within their worker's budget, and gives the budget back when they end", async () => {
+    const chunkBytes = 4096;
+    const budget = creditBudget(4 * chunkBytes);
+    const subjects = subjectsFor("budget");
+    const allowance = new Map<string, number>();
+    const watch = (transferId: string) =>
+      relay.subscribe(subjects.kvCredit(transferId), {
+        callback: (_err, msg) => {
+          const decoded = decodeMessageResult(KvReceiverMessage)(msg.data);
+          if (decoded._tag !== "Success" || decoded.success._tag !== "KvCredit" || decoded.success.upTo === 0) return;
+          const ahead = decoded.success.upTo - (decoded.success.received ?? 0);
+          allowance.set(transferId, Math.max(allowance.get(transferId) ?? 0, ahead));
+        },
+      });
+    const one = (transferId: string, layers: ReadonlyArray<Uint8Array>) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const sub = watch(transferId);
+          yield* Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe()));
+          yield* Effect.promise(() => relay.flush());
+          const sender = yield* Layer.build(NatsClient.layer({ servers: server.url, name: `s-${transferId}` }));
+          const receiver = yield* Layer.build(NatsClient.layer({ servers: server.url, name: `r-${transferId}` }));
+          // A window of 16 chunks, a budget of 4: the budget decides.
+          const offered = yield* listenForKv({ subjects, transferId, windowBytes: 16 * chunkBytes, idleTimeoutMs: 5_000, budget }).pipe(
+            Effect.provide(receiver),
+          );
+          const [whole] = yield* Effect.all([
+            offered.pipe(Effect.flatMap(receiveWhole), Effect.provide(receiver)),
+            sendKv({ subjects, transferId, payload: payloadOf(layers), chunkBytes, stallTimeoutMs: 5_000 }).pipe(Effect.provide(sender)),
+          ], { concurrency: 2 });
+          return whole.bytes;
+        }),
+      );
+    const a = layersOf([40 * chunkBytes]);
+    const b = layersOf([30 * chunkBytes, 7]);
+    const [gotA, gotB] = await Effect.runPromise(Effect.all([one("ta", a), one("tb", b)], { concurrency: 2 }));
+    expect(Buffer.compare(gotA, concat(a))).toBe(0);
+    expect(Buffer.compare(gotB, concat(b))).toBe(0);
+    // Never more than the whole budget (4 chunks) ahead of what arrived, though each asked for a window of 16.
+    expect(allowance.get("ta")).toBeLessThanOrEqual(4);
+    expect(allowance.get("tb")).toBeLessThanOrEqual(4);
+    expect(budget.share()).toBe(4 * chunkBytes); // both transfers left it
   });
 });
