@@ -73,10 +73,7 @@ export const startKvReceiver = async (servers: string, benchId: string): Promise
   await nc.flush();
 
   const rawNats = async (bytes: Uint8Array, chunkBytes: number, flushBytes: number) => {
-    const acked = new Promise<void>((resolve) => {
-      const s = nc.subscribe(`${benchId}.raw.ack`, { max: 1, callback: () => resolve() });
-      void s;
-    });
+    const acked = new Promise<void>((resolve) => nc.subscribe(`${benchId}.raw.ack`, { max: 1, callback: () => resolve() }));
     await nc.request(`${benchId}.raw.expect`, new TextEncoder().encode(String(bytes.length)), { timeout: 10_000 });
     const started = performance.now();
     const perFlush = Math.max(1, Math.floor(flushBytes / chunkBytes));

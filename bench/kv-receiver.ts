@@ -24,7 +24,7 @@ import { type IncomingKv, receiveWhole } from "../src/transport/kv-transfer.ts";
 import { kvPayloadPool } from "../src/transport/kv-payload-pool.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
 import { listenForKv } from "../src/transport/nats-kv-channel.ts";
-import { readingInPlace } from "../src/transport/socket-read-in-place.ts";
+import { readInto } from "../src/transport/socket-read-in-place.ts";
 import { serveKvTcp } from "../src/transport/tcp-kv-channel.ts";
 
 import { epochNow, type Usable } from "./kv-receiver-process.ts";
@@ -94,19 +94,7 @@ const main = async () => {
         count = 0;
       } else if (expected >= 0 && count >= expected) socket.end(new Uint8Array([6]));
     };
-    socket = readingInPlace(accepted, want, advance) ?? accepted;
-    if (socket === accepted) {
-      accepted.on("data", (data: Uint8Array) => {
-        for (let at = 0; at < data.length;) {
-          const into = want();
-          const n = Math.min(into.length, data.length - at);
-          into.set(data.subarray(at, at + n));
-          at += n;
-          advance(n);
-        }
-      });
-    }
-    socket.resume();
+    socket = readInto(accepted, want, advance);
   });
   await new Promise<void>((resolve) => rawServer.listen(0, "127.0.0.1", () => resolve()));
 

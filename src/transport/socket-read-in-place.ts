@@ -1,21 +1,33 @@
 // Reading a TCP socket straight into buffers the caller names, without Node allocating a buffer per read and
 // the caller copying out of it: Node's documented `onread` option. Only client sockets take it, so the handle
 // of a server's socket (accepted with `pauseOnConnect`, so nothing is read yet) is moved by hand into a socket
-// made with it. Deno's node:net has no such handle; there the caller reads 'data' events and copies.
+// made with it. Deno's node:net has no such handle; there each 'data' event is copied into the named buffers.
 import { Socket } from "node:net";
 
 /**
- * On Node, moves an accepted socket's handle into a socket that reads straight into the buffers `want` names
- * (Node's documented `onread` option, which only client sockets take; the handle of a server's socket is moved
- * by hand). Undefined elsewhere (Deno): the caller reads 'data' events and copies.
+ * Starts reading `accepted` into the buffers `want` names (never empty), calling `advance(n)` after each `n`
+ * bytes land at the start of the last one named. Returns the socket to use from now on (to write, end, listen
+ * for errors): on Node a new one holding the accepted socket's handle.
  */
-export const readingInPlace = (socket: Socket, want: () => Uint8Array, advance: (n: number) => void): Socket | undefined => {
-  if ("Deno" in globalThis) return undefined;
-  const internals = socket as unknown as { _handle?: object | null };
+export const readInto = (accepted: Socket, want: () => Uint8Array, advance: (n: number) => void): Socket => {
+  const internals = accepted as unknown as { _handle?: object | null };
   const handle = internals._handle;
-  if (handle == null) return undefined;
-  internals._handle = null;
-  const options = { handle, readable: true, writable: true, onread: { buffer: want, callback: (n: number) => void advance(n) } };
-  return new Socket(options as ConstructorParameters<typeof Socket>[0]);
+  let socket = accepted;
+  if (!("Deno" in globalThis) && handle != null) {
+    internals._handle = null;
+    const options = { handle, readable: true, writable: true, onread: { buffer: want, callback: (n: number) => void advance(n) } };
+    socket = new Socket(options as ConstructorParameters<typeof Socket>[0]);
+  } else {
+    accepted.on("data", (data: Uint8Array) => {
+      for (let at = 0; at < data.length && !accepted.destroyed;) {
+        const into = want();
+        const n = Math.min(into.length, data.length - at);
+        into.set(data.subarray(at, at + n));
+        at += n;
+        advance(n);
+      }
+    });
+  }
+  socket.resume();
+  return socket;
 };
-

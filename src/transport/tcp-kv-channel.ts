@@ -11,7 +11,7 @@ import { Deferred, Effect, FiberSet, Result, Scope, Stream } from "effect";
 import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
 import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
-import { readingInPlace } from "./socket-read-in-place.ts";
+import { readInto } from "./socket-read-in-place.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
 const MAGIC = 0x334b5654; // "TKV3" little-endian (TKV2 carried CRC-32s)
@@ -252,19 +252,7 @@ const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPoo
         }
       };
 
-      const inPlace = readingInPlace(accepted, want, advance);
-      if (inPlace !== undefined) socket = inPlace;
-      else {
-        accepted.on("data", (data: Uint8Array) => {
-          for (let at = 0; at < data.length && !finished;) {
-            const into = want();
-            const n = Math.min(into.length, data.length - at);
-            into.set(data.subarray(at, at + n));
-            at += n;
-            advance(n);
-          }
-        });
-      }
+      socket = readInto(accepted, want, advance);
       socket.setNoDelay(true);
       socket.setTimeout(idleTimeoutMs);
       socket.once("timeout", () => fail(unavailable("kv_sender_stalled", `TCP sender stalled for ${idleTimeoutMs} ms`)));
@@ -272,7 +260,6 @@ const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPoo
       socket.once("close", () => {
         if (!finished) fail(unavailable("kv_tcp", "the sender closed the connection before the transfer completed"));
       });
-      socket.resume();
       return Effect.sync(() => socket.destroy());
     });
   });

@@ -8,19 +8,9 @@
 //
 // It detects corruption with probability 1 − 2⁻³² for random errors; unlike CRC-32 it guarantees nothing for
 // short bursts specifically, and it is not a cryptographic MAC (nor was CRC-32).
+import { compileBase64, instantiate, wasmMemory } from "../wasm-api.ts";
 import { KV_HASH_WASM_BASE64 } from "./kv-hash-wasm.ts";
 import { KEYS_AT, SCRAMBLE_KEY_BYTES, STRIPE_KEY_BYTES } from "./kv-hash-wat.ts";
-
-// The WebAssembly global, typed here because the project's TypeScript libs (ES2023 + Node) do not declare it.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
-  readonly Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const { Module, Instance, Memory } = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface Exports {
   readonly reset: () => void;
@@ -28,7 +18,6 @@ interface Exports {
   readonly finish: (total: number) => number;
 }
 
-const PAGE = 0x10000;
 const STRIPE = 64;
 const KEY_BYTES = STRIPE_KEY_BYTES + SCRAMBLE_KEY_BYTES;
 /**
@@ -56,7 +45,7 @@ export const kvHashKeys = (): Uint8Array => {
   return keys;
 };
 
-const module = new Module(Uint8Array.from(atob(KV_HASH_WASM_BASE64), (c) => c.charCodeAt(0)));
+const module = compileBase64(KV_HASH_WASM_BASE64);
 const KEYS = kvHashKeys();
 
 interface Hasher {
@@ -65,10 +54,10 @@ interface Hasher {
 }
 
 const hasherOver = (bytes: number): Hasher => {
-  const memory = new Memory({ initial: Math.ceil(bytes / PAGE) });
+  const memory = wasmMemory(bytes);
   const heap = new Uint8Array(memory.buffer);
   heap.set(KEYS, KEYS_AT);
-  return { exports: new Instance(module, { env: { memory } }).exports as Exports, heap };
+  return { exports: instantiate<Exports>(module, { env: { memory } }), heap };
 };
 
 /** Hashers of the memories behind `hashableBuffer` payloads, by their ArrayBuffer. */

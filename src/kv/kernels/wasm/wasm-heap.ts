@@ -5,22 +5,12 @@
 // Memory: lookup tables at 0 (TABLE_BYTES), then the input stage and the output stage. The stages start off a
 // 4 KiB boundary (0x400 and 0xC00 into a page): on the AMD EPYC measured, a memmove whose source and
 // destination share a page offset runs ~10× slower, and large ArrayBuffers start on page boundaries.
+import { compileBase64, instantiate, type WasmMemory, WASM_PAGE } from "../../wasm-api.ts";
 import { KERNELS_WASM_BASE64 } from "./kernels-wasm.ts";
 import { OVERRUN_BYTES, TABLE_BYTES } from "./kernels-wat.ts";
 
 export type ElementKernel = (input: number, output: number, n: number) => void;
 type UnitKernel = (input: number, output: number, units: number, page: number, dim: number, valid: number) => void;
-
-// The WebAssembly global, typed here because the project's TypeScript libs (ES2023 + Node) do not declare it.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const { Module, Instance } = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface Exports {
   readonly memory: WasmMemory;
@@ -49,10 +39,8 @@ interface Exports {
   readonly transpose_tiles_4: (input: number, output: number, units: number, rows: number, cols: number) => void;
 }
 
-const wasmBytes = Uint8Array.from(atob(KERNELS_WASM_BASE64), (c) => c.charCodeAt(0));
-export const wasm = new Instance(new Module(wasmBytes), {}).exports as Exports;
+export const wasm = instantiate<Exports>(compileBase64(KERNELS_WASM_BASE64));
 
-const PAGE = 0x10000;
 /** Room past each stage for a kernel's overrun (OVERRUN_BYTES) and for two 32-bit counters. */
 const SLACK = 0x400;
 /** Chunk size: big enough that a call's fixed cost vanishes, small enough to stay in L2. */
@@ -69,13 +57,13 @@ let counters = new Uint32Array(0);
 /** Makes each stage hold at least `bytes`, growing wasm memory when it must. */
 const reserve = (bytes: number): void => {
   if (bytes <= stageBytes) return;
-  stageBytes = Math.ceil(Math.max(bytes, DEFAULT_STAGE) / PAGE) * PAGE;
+  stageBytes = Math.ceil(Math.max(bytes, DEFAULT_STAGE) / WASM_PAGE) * WASM_PAGE;
   inputAt = TABLE_BYTES + 0x400;
   outputAt = inputAt + stageBytes + 0x800;
   countersAt = outputAt + stageBytes + SLACK;
   const need = countersAt + SLACK;
   const have = wasm.memory.buffer.byteLength;
-  if (need > have) wasm.memory.grow(Math.ceil((need - have) / PAGE));
+  if (need > have) wasm.memory.grow(Math.ceil((need - have) / WASM_PAGE));
   heap = new Uint8Array(wasm.memory.buffer);
   counters = new Uint32Array(wasm.memory.buffer, countersAt, 2);
 };
