@@ -233,7 +233,8 @@ export const listenForKv = (
         }
       }).pipe(
         Effect.catch((error: TandemError) => Effect.sync(() => r.fail(error))),
-        Effect.ensuring(Effect.sync(() => options.budget?.leave())),
+        // Entered and left by the same fiber: a transfer whose fiber never ran never holds a share.
+        (receiving) => Effect.acquireUseRelease(Effect.sync(() => options.budget?.enter()), () => receiving, () => Effect.sync(() => options.budget?.leave())),
       );
 
     return Effect.gen(function* () {
@@ -247,7 +248,6 @@ export const listenForKv = (
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
       const layout = yield* Effect.fromResult(layoutOfOffer(offer));
       const r = new KvReassembly(offer, layout, yield* layerQueue, options.pool);
-      options.budget?.enter();
       yield* Effect.forkScoped(receive(r));
       return r.incoming;
     });
