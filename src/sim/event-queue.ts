@@ -43,11 +43,15 @@ export class EventQueue<T> {
       this.laneCount = n + 1;
       return;
     }
+    this.times.push(time);
+    this.order.push(seq);
+    this.items.push(item);
+    this.siftUp(this.items.length - 1, time, seq, item);
+  }
+
+  /** Puts (time, seq, item) in the hole at `i`, moving it up past every later parent. */
+  private siftUp(i: number, time: number, seq: number, item: T): void {
     const { times, order, items } = this;
-    let i = items.length;
-    times.push(time);
-    order.push(seq);
-    items.push(item);
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const pt = times[parent]!;
@@ -103,18 +107,7 @@ export class EventQueue<T> {
         items[i] = items[c]!;
         i = c;
       }
-      while (i > 0) {
-        const parent = (i - 1) >> 1;
-        const pt = times[parent]!;
-        if (pt < lastTime || (pt === lastTime && order[parent]! < lastOrder)) break;
-        times[i] = pt;
-        order[i] = order[parent]!;
-        items[i] = items[parent]!;
-        i = parent;
-      }
-      times[i] = lastTime;
-      order[i] = lastOrder;
-      items[i] = lastItem;
+      this.siftUp(i, lastTime, lastOrder, lastItem);
     }
     return top;
   }
