@@ -28,9 +28,10 @@ export interface KvReceiverProcess {
   /**
    * Raw NATS baseline: publishes `bytes` in chunks on the receiver's subject, waiting for the server (a flush)
    * after every `flushBytes` — the bytes in flight a Tandem receiver's credit window allows; ms until the
-   * receiver acknowledged all.
+   * receiver acknowledged all. The receiver lands each message in a payload-sized buffer (`land`), as any
+   * receiver of a cache must, or only counts it (the subscription alone).
    */
-  readonly rawNats: (bytes: Uint8Array, chunkBytes: number, flushBytes: number) => Promise<number>;
+  readonly rawNats: (bytes: Uint8Array, chunkBytes: number, flushBytes: number, land: boolean) => Promise<number>;
   /**
    * Raw TCP baseline: writes `bytes` in chunks to the receiver's plain socket; ms until it acknowledged all. The
    * receiver lands them in a payload-sized buffer (`land`), as any receiver of a cache must, or reads them all
@@ -72,9 +73,9 @@ export const startKvReceiver = async (servers: string, benchId: string): Promise
   });
   await nc.flush();
 
-  const rawNats = async (bytes: Uint8Array, chunkBytes: number, flushBytes: number) => {
+  const rawNats = async (bytes: Uint8Array, chunkBytes: number, flushBytes: number, land: boolean) => {
     const acked = new Promise<void>((resolve) => nc.subscribe(`${benchId}.raw.ack`, { max: 1, callback: () => resolve() }));
-    await nc.request(`${benchId}.raw.expect`, new TextEncoder().encode(String(bytes.length)), { timeout: 10_000 });
+    await nc.request(`${benchId}.raw.expect`, new TextEncoder().encode(`${bytes.length} ${land ? "land" : "count"}`), { timeout: 10_000 });
     const started = performance.now();
     const perFlush = Math.max(1, Math.floor(flushBytes / chunkBytes));
     for (let offset = 0, n = 1; offset < bytes.length; offset += chunkBytes, n++) {

@@ -8,8 +8,9 @@
 //   - Tandem's NATS channel: a request on `<bench id>.listen` carrying a transfer id subscribes to that transfer
 //     (the reply goes once the subscription is live);
 //   - Tandem's TCP channel: a KV listener on 127.0.0.1 (its port is in the first stdout line);
-//   - raw NATS: bytes published on `<bench id>.raw`, counted; when a request on `<bench id>.raw.expect` has
-//     announced N bytes, the N-th byte is acknowledged on `<bench id>.raw.ack`;
+//   - raw NATS: bytes published on `<bench id>.raw`, each message copied to its place in a payload-sized buffer
+//     (or only counted, when the announcement says so); when a request on `<bench id>.raw.expect` has announced
+//     N bytes ("N land" or "N count"), the N-th byte is acknowledged on `<bench id>.raw.ack`;
 //   - raw TCP: a plain listener (its port is in the first stdout line) that reads, without allocating, into a
 //     payload-sized buffer or a 4 MiB one (the connection's 9th byte says which) and, once it has as many bytes
 //     as the first 8 announce, writes one byte back.
@@ -25,6 +26,7 @@ import { kvPayloadPool } from "../src/transport/kv-payload-pool.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
 import { listenForKv } from "../src/transport/nats-kv-channel.ts";
 import { readInto } from "../src/transport/socket-read-in-place.ts";
+import { hashableBuffer } from "../src/kv/checksum/kv-hash.ts";
 import { serveKvTcp } from "../src/transport/tcp-kv-channel.ts";
 
 import { epochNow, type Usable } from "./kv-receiver-process.ts";
@@ -47,18 +49,26 @@ const main = async () => {
       Effect.catch((error) => Effect.sync(() => process.stderr.write(`kv-receiver: ${incoming.transferId}: ${error.message}\n`))),
     );
 
-  // Raw NATS: count what arrives; acknowledge the announced total.
+  // Raw NATS: land each message at its place in one payload-sized buffer (what any receiver of a cache must
+  // do; reused across transfers, and the same kind of memory as the channel's pool), or only count it (landing
+  // nowhere); acknowledge the announced total.
   let rawExpected = Number.POSITIVE_INFINITY;
   let rawReceived = 0;
+  let rawLand = true;
+  let rawLanding: Uint8Array = new Uint8Array(0);
   control.subscribe(`${benchId}.raw.expect`, {
     callback: (_e, msg) => {
-      rawExpected = Number(new TextDecoder().decode(msg.data));
+      const [bytes, mode] = new TextDecoder().decode(msg.data).split(" ");
+      rawExpected = Number(bytes);
+      rawLand = mode === "land";
+      if (rawLand && rawLanding.length < rawExpected) rawLanding = hashableBuffer(rawExpected);
       rawReceived = 0;
       msg.respond();
     },
   });
   control.subscribe(`${benchId}.raw`, {
     callback: (_e, msg) => {
+      if (rawLand) rawLanding.set(msg.data, rawReceived);
       rawReceived += msg.data.length;
       if (rawReceived >= rawExpected) {
         rawExpected = Number.POSITIVE_INFINITY;
@@ -69,10 +79,10 @@ const main = async () => {
 
   // Raw TCP: an 8-byte length and a mode byte, then that many bytes; one byte back at the end. Read the way
   // the TCP channel reads (no allocation per read), either each byte to its place in one payload-sized buffer
-  // (mode 1: what any receiver of a cache must do; reused across transfers like the channel's pool) or all into
-  // one 4 MiB buffer over and over (mode 0: the socket alone).
+  // (mode 1: what any receiver of a cache must do; reused across transfers, and the same kind of memory as the
+  // channel's pool) or all into one 4 MiB buffer over and over (mode 0: landing nowhere).
   const scratch = new Uint8Array(4 * 1024 * 1024);
-  let landing = new Uint8Array(0);
+  let landing: Uint8Array = new Uint8Array(0);
   const rawServer = createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
     let expected = -1;
     let count = 0;
@@ -90,7 +100,7 @@ const main = async () => {
       if (expected < 0 && count === head.length) {
         expected = Number(new DataView(head.buffer).getBigUint64(0, true));
         land = head[8] === 1;
-        if (land && landing.length < expected) landing = new Uint8Array(expected);
+        if (land && landing.length < expected) landing = hashableBuffer(expected);
         count = 0;
       } else if (expected >= 0 && count >= expected) socket.end(new Uint8Array([6]));
     };
