@@ -53,7 +53,7 @@ export const runRole = (role: Role, id: string, modelFlag: string | undefined): 
   // Prefill engines with prefix reuse spill evicted prefixes to the cluster's Object Store, and restore from it.
   // Without JetStream's Object Store the engine still runs, only without the spill tier.
   const prefixSpill: Effect.Effect<PrefixSpillStore | undefined, never, NatsClient | Log | Scope.Scope> = role === "prefill" && settings.prefixReuse
-    ? openPrefixSpill(subjects.prefixSpillBucket).pipe(
+    ? openPrefixSpill(subjects.prefixSpillBucket, { maxBytes: settings.prefixSpillMaxBytes }).pipe(
       Effect.catch((error) =>
         Effect.gen(function* () {
           const log = yield* Log;

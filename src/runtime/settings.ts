@@ -1,6 +1,7 @@
 // Every tunable in one place, read from the environment (so `tandem up` can hand the same settings to the
 // processes it starts, and compose.yaml can set them per service).
 import { DEFAULT_EMULATED_MODEL, type EmulationSpec } from "../engine/emulated/profile.ts";
+import { DEFAULT_PREFIX_SPILL_MAX_BYTES } from "../transport/prefix-spill-store.ts";
 
 const int = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -46,6 +47,8 @@ export interface Settings {
   readonly maxDecodeBatch: number;
   readonly flashAttention: boolean;
   readonly prefixReuse: boolean;
+  /** Bytes of evicted prefixes the spill tier keeps before evicting the oldest. */
+  readonly prefixSpillMaxBytes: number;
   /** Host decode workers listen on for direct TCP KV, or undefined for NATS only. */
   readonly kvTcpHost: string | undefined;
   readonly kvTcpMinBytes: number;
@@ -68,6 +71,7 @@ export const readSettings = (): Settings => ({
   maxDecodeBatch: int("TANDEM_DECODE_BATCH", 3),
   flashAttention: (process.env.TANDEM_FLASH_ATTENTION ?? "1") !== "0",
   prefixReuse: (process.env.TANDEM_PREFIX_REUSE ?? "1") !== "0",
+  prefixSpillMaxBytes: int("TANDEM_PREFIX_SPILL_MAX_BYTES", DEFAULT_PREFIX_SPILL_MAX_BYTES),
   kvTcpHost: process.env.TANDEM_KV_TCP === "0" ? undefined : (process.env.TANDEM_KV_TCP_HOST || "127.0.0.1"),
   kvTcpMinBytes: process.env.TANDEM_KV_TCP_MIN_BYTES === "0" ? 0 : int("TANDEM_KV_TCP_MIN_BYTES", 1024 * 1024),
   leaseTtlMs: int("TANDEM_LEASE_TTL_MS", 10_000),
@@ -91,6 +95,8 @@ export const SETTINGS_HELP = `
                            llama.cpp's CPU kernel and greedy output may drift)
   TANDEM_FLASH_ATTENTION   1 or 0 (default 1); changes the KV layout, translated on transfer
   TANDEM_PREFIX_REUSE      1 or 0 (default 1): prefill workers start prompts from cached prefixes
+  TANDEM_PREFIX_SPILL_MAX_BYTES  evicted prefixes kept in the Object Store before the oldest go
+                           (default 1073741824)
   TANDEM_KV_TCP            1 or 0 (default 1): decode workers take large KV over a direct TCP stream
   TANDEM_KV_TCP_HOST       address decode workers listen on and advertise (default 127.0.0.1)
   TANDEM_KV_TCP_MIN_BYTES  KV caches at least this large go over TCP (default 1048576)

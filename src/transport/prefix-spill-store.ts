@@ -3,6 +3,11 @@
 // process follows the bucket's listing (a watch), so finding the longest stored prefix of a prompt is a lookup in
 // memory; only a hit reads from NATS. Uploads run off the prompt's path. Objects age out after `ttlMs` (the
 // bucket's max_age); one that has aged out is a miss, and one that cannot be stored is simply not spilled.
+// The bucket's size is capped by eviction, not by the bucket: an Object Store with max_bytes would discard a
+// stream's oldest messages, which are chunks of objects still listed. After each upload, the uploading process
+// deletes the oldest objects (by upload time, from the listing every process follows) until the listing fits
+// in `maxBytes`. Two processes uploading at once may each evict, so the bucket can drop below the cap; a
+// deleted object is a miss, like an aged-out one.
 import { Effect } from "effect";
 import { nanos, type ObjectInfo, StorageType } from "nats";
 import type { PrefixSpill } from "../engine/llama-cpp.ts";
@@ -11,6 +16,13 @@ import { NatsClient } from "./nats-client.ts";
 
 /** How long a spilled prefix is kept. */
 export const DEFAULT_PREFIX_SPILL_TTL_MS = 60 * 60 * 1_000;
+/** How many bytes of spilled prefixes the bucket holds before the oldest are evicted. */
+export const DEFAULT_PREFIX_SPILL_MAX_BYTES = 1024 * 1024 * 1024;
+
+export interface PrefixSpillOptions {
+  readonly ttlMs?: number;
+  readonly maxBytes?: number;
+}
 
 export interface PrefixSpillCounters {
   /** Prefixes this engine uploaded, and uploads that failed. */
@@ -19,8 +31,11 @@ export interface PrefixSpillCounters {
   /** Prefixes this engine restored from the store, and their blocks. */
   readonly restored: number;
   readonly restoredBlocks: number;
-  /** Stored prefixes this process knows of. */
+  /** Stored prefixes this process knows of, and their bytes. */
   readonly known: number;
+  readonly knownBytes: number;
+  /** Prefixes this process deleted to keep the bucket under its size cap. */
+  readonly evicted: number;
 }
 
 export interface PrefixSpillStore extends PrefixSpill {
@@ -31,7 +46,7 @@ const hex = (n: number) => n.toString(16).padStart(8, "0");
 const objectName = (kvFormat: string, chain: ReadonlyArray<number>) => `${kvFormat}#${chain.length}#${hex(chain.at(-1)!)}`;
 
 /** Opens (creating when missing) the spill bucket, for as long as the scope lives. */
-export const openPrefixSpill = (bucket: string, ttlMs = DEFAULT_PREFIX_SPILL_TTL_MS) =>
+export const openPrefixSpill = (bucket: string, { ttlMs = DEFAULT_PREFIX_SPILL_TTL_MS, maxBytes = DEFAULT_PREFIX_SPILL_MAX_BYTES }: PrefixSpillOptions = {}) =>
   Effect.gen(function* () {
     const { connection } = yield* NatsClient;
     const scope = yield* Effect.scope;
@@ -39,7 +54,10 @@ export const openPrefixSpill = (bucket: string, ttlMs = DEFAULT_PREFIX_SPILL_TTL
       try: () => connection.jetstream().views.os(bucket, { storage: StorageType.File, ttl: nanos(ttlMs) }),
       catch: (cause) => unavailable("jetstream_unavailable", `cannot open object store ${bucket}: ${String(cause)}`),
     });
-    const counters = { stored: 0, storeFailures: 0, restored: 0, restoredBlocks: 0 };
+    const counters = { stored: 0, storeFailures: 0, restored: 0, restoredBlocks: 0, evicted: 0 };
+    /** Size and upload time of every stored object the listing has reported, in upload order. */
+    const stored = new Map<string, { readonly bytes: number; readonly at: number }>();
+    let storedBytes = 0;
     /**
      * Stored chains by object name, and object name by `${format}|${block index}:${block hash}` (a block's hash in a
      * chain names the whole prefix up to it).
@@ -59,12 +77,33 @@ export const openPrefixSpill = (bucket: string, ttlMs = DEFAULT_PREFIX_SPILL_TTL
       chains.set(name, { kvFormat, chain });
       chain.forEach((hash, i) => byBlock.set(blockKey(kvFormat, i, hash), name));
     };
+    const unlist = (name: string) => {
+      storedBytes -= stored.get(name)?.bytes ?? 0;
+      stored.delete(name);
+    };
     const learn = (info: ObjectInfo) => {
       const kvFormat = info.metadata?.format;
       if (kvFormat === undefined) return;
+      unlist(info.name);
       if (info.deleted) forget(info.name);
-      else remember(info.name, kvFormat, JSON.parse(info.metadata?.chain ?? "[]") as number[]);
+      else {
+        remember(info.name, kvFormat, JSON.parse(info.metadata?.chain ?? "[]") as number[]);
+        stored.set(info.name, { bytes: info.size, at: Date.parse(info.mtime) });
+        storedBytes += info.size;
+      }
     };
+    /** Deletes the oldest objects until the listing fits in `maxBytes` (never `keep`, the one just stored). */
+    const evictOver = (keep: string) =>
+      Effect.gen(function* () {
+        const oldestFirst = [...stored.entries()].filter(([name]) => name !== keep).sort((a, b) => a[1].at - b[1].at);
+        for (const [name] of oldestFirst) {
+          if (storedBytes <= maxBytes) return;
+          unlist(name);
+          forget(name);
+          const deleted = yield* Effect.tryPromise(() => store.delete(name)).pipe(Effect.match({ onFailure: () => false, onSuccess: () => true }));
+          if (deleted) counters.evicted++;
+        }
+      });
     const watch = yield* Effect.tryPromise({
       try: () => store.watch({ includeHistory: true }),
       catch: (cause) => unavailable("jetstream_unavailable", `cannot watch object store ${bucket}: ${String(cause)}`),
@@ -81,8 +120,15 @@ export const openPrefixSpill = (bucket: string, ttlMs = DEFAULT_PREFIX_SPILL_TTL
             counters.storeFailures++;
             forget(name);
           },
-          onSuccess: () => void counters.stored++,
+          onSuccess: (info) => {
+            counters.stored++;
+            // Counted now, so the cap holds without waiting for the watch to report this upload.
+            unlist(name);
+            stored.set(name, { bytes: info.size, at: Date.parse(info.mtime) });
+            storedBytes += info.size;
+          },
         }),
+        Effect.andThen(evictOver(name)),
       );
 
     const spill: PrefixSpillStore = {
@@ -110,7 +156,7 @@ export const openPrefixSpill = (bucket: string, ttlMs = DEFAULT_PREFIX_SPILL_TTL
           }
           return undefined;
         }),
-      counters: () => ({ ...counters, known: chains.size }),
+      counters: () => ({ ...counters, known: chains.size, knownBytes: storedBytes }),
     };
     return spill;
   });

@@ -82,3 +82,34 @@ it("an evicted prefix goes to the Object Store and another engine restores it in
   expect(result.restored.out.length).toBe(MAX_TOKENS);
   expect(result.restored.out).toEqual(result.reference.out);
 });
+
+it("keeps the bucket under its size cap by evicting the oldest stored prefixes", async () => {
+  const STATE_BYTES = 100_000;
+  const CAP = 250_000;
+  const state = (i: number) => Uint8Array.from({ length: STATE_BYTES }, (_, j) => (i * 31 + j) & 255);
+  const chain = (i: number) => [1000 + i, 2000 + i];
+  const result = await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const bucket = subjectsFor("spillcap").prefixSpillBucket;
+        const spill = yield* openPrefixSpill(bucket, { maxBytes: CAP });
+        // Another process's view, with the default cap: it sees only what the listing says.
+        const observer = yield* openPrefixSpill(bucket);
+        for (let i = 0; i < 4; i++) {
+          yield* spill.store("fmt", chain(i), state(i));
+          yield* waitFor(() => spill.counters().stored === i + 1);
+        }
+        yield* waitFor(() => observer.counters().known === 2 && observer.counters().knownBytes <= CAP);
+        const oldest = yield* observer.fetch("fmt", chain(0), 0);
+        const newest = yield* observer.fetch("fmt", chain(3), 0);
+        return { spill: spill.counters(), observer: observer.counters(), oldest, newest };
+      }),
+    ).pipe(Effect.provide(Layer.fresh(NatsClient.layer({ servers: nats.url, name: "spill-cap-test" })))),
+  );
+  expect(result.spill.evicted).toBe(2);
+  expect(result.spill.knownBytes).toBe(2 * STATE_BYTES);
+  expect(result.observer.knownBytes).toBe(2 * STATE_BYTES);
+  expect(result.oldest).toBeUndefined();
+  expect(result.newest?.blocks).toBe(2);
+  expect(result.newest?.state).toEqual(state(3));
+});
