@@ -109,3 +109,35 @@ describe("colocated interference model vs the H200 measurement", () => {
     }
   });
 });
+
+describe("planner reproduction on Llama-3-405B, ownership basis (B200 bought at $40k)", () => {
+  const model405 = findModel("llama-3-405b");
+  const run405 = (wid: string) =>
+    plan({
+      catalog,
+      model: model405,
+      workload: findWorkload(wid),
+      slo: DEFAULT_SLOS[wid]!,
+      pricePoint: "tco",
+      tco: { ...DEFAULT_TCO, purchaseUsd: { [B200]: 40_000 } },
+      chips: ANCHOR_CHIPS,
+    });
+  const prefill = run405("prefill-heavy");
+  const decode = run405("decode-heavy");
+
+  it("the prefill-heavy mix (3x) and all-B200 on decode-heavy (2.5x) are both within ±20% at one price set", () => {
+    const mix = pairRatio(prefill, HH, `${B200}:${GAUDI3}`)!;
+    expect(mix).toBeGreaterThan(3 * 0.8);
+    expect(mix).toBeLessThan(3 * 1.2);
+    const allB200 = pairRatio(decode, HH, `${B200}:${B200}`)!;
+    expect(allB200).toBeGreaterThan(2.5 * 0.8);
+    expect(allB200).toBeLessThan(2.5 * 1.2);
+  });
+
+  it("the decode-heavy mix stays ≈ 2.3x (anchor 4x: does not hold) and does not beat all-B200", () => {
+    const mix = pairRatio(decode, HH, `${B200}:${GAUDI3}`)!;
+    expect(mix).toBeGreaterThan(2.1);
+    expect(mix).toBeLessThan(2.5);
+    expect(pairRatio(decode, `${B200}:${B200}`, `${B200}:${GAUDI3}`)!).toBeLessThan(1);
+  });
+});
