@@ -32,6 +32,7 @@ import { kvPayloadPool } from "../../src/transport/kv-payload-pool.ts";
 import { receiveKvAs } from "../../src/engine/emulated/kv-wire.ts";
 import { dieNow, type ProcessFault } from "../../src/runtime/process-faults.ts";
 import type { DriverHealth } from "../../src/engine/supervised-engine.ts";
+import { makeDecodeAdmission } from "./decode-admission.ts";
 
 interface Arrival {
   readonly bytes: Uint8Array;
@@ -74,6 +75,9 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
     /** All NATS transfers to this worker share one credit budget, so its connection is never a slow consumer. */
     const credit = creditBudget(DEFAULT_CREDIT_BUDGET_BYTES);
     const decodes = yield* FiberMap.make<string>();
+    /** Decodes join the engine's batch through the simulator's admission policy, as many as it has sequences. */
+    const { sequences, contextSize } = engine.info;
+    const admission = makeDecodeAdmission({ maxSequences: sequences, maxTokens: sequences * contextSize });
     /** Per request attempt (requestKey): the KV once it has arrived, and the transfer it came on. */
     const arrivals = new Map<string, Deferred.Deferred<Arrival, TandemError>>();
     let inFlight = 0;
@@ -192,6 +196,9 @@ export const runDecodeWorker = (config: DecodeWorkerConfig, engine: Engine) =>
                 orElse: () => Effect.fail(unavailable("kv_not_arrived", `KV of request ${key} did not arrive in ${config.kvWaitTimeoutMs} ms`)),
               }),
             );
+            // Its final context: the prompt, the token prefill made, and every token decode may add.
+            const reserved = command.promptTokens === undefined ? contextSize : Math.min(contextSize, command.promptTokens + 1 + command.maxNewTokens);
+            yield* admission.admit(reserved);
             const sequence = yield* engine.importKv(kv).pipe(Effect.mapError(driverFaultToError));
             const waitKvMs = performance.now() - received;
             const started = performance.now();

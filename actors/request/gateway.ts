@@ -294,6 +294,7 @@ export const runGateway = (config: GatewayConfig) =>
               attempt,
               firstToken: prefill.firstToken,
               maxNewTokens: maxTokens - 1,
+              promptTokens: prefill.promptTokens,
               replyTo: attemptInbox,
               startSeq: 1,
             },

@@ -140,6 +140,11 @@ export const DecodeCommand = Schema.TaggedStruct("DecodeCommand", {
   firstToken: TokenId,
   /** How many more tokens decode may produce. */
   maxNewTokens: Count,
+  /**
+   * Tokens of the prompt whose KV comes with the request: the decode worker reserves prompt + first token +
+   * maxNewTokens in its batch (without it, a whole sequence's context).
+   */
+  promptTokens: Schema.optionalKey(Count),
   /** Where decode publishes its TokenChunks: the request actor's inbox for this attempt (it relays them on). */
   replyTo: Schema.String,
   /** Sequence number of the first chunk decode publishes. */
