@@ -57,6 +57,39 @@ describe("planner reproduction (Llama-3-70B, fp8, mid catalog prices, anchor chi
   });
 });
 
+describe("reproduction at the catalog's incumbent-high / challengers-low prices (docs/economics.md)", () => {
+  // H100 at the top of its catalog range, every other anchor chip at the bottom of its own (Gaudi 3: the derived
+  // low, H100's low hourly ÷ purchase × Gaudi 3's purchase estimate).
+  const prices = { [H100]: 5.0, [B200]: 4.99, "amd-mi300x": 1.5, [GAUDI3]: 1.13 };
+  const runAt = (wid: string) => plan({ catalog, model, workload: findWorkload(wid), slo: DEFAULT_SLOS[wid]!, priceOverrides: prices, chips: ANCHOR_CHIPS });
+  const prefill = runAt("prefill-heavy");
+  const decode = runAt("decode-heavy");
+  const within20 = (value: number, anchor: number) => {
+    expect(value).toBeGreaterThan(anchor * 0.8);
+    expect(value).toBeLessThan(anchor * 1.2);
+  };
+
+  it("B200:Gaudi 3 ≈ 3x (prefill-heavy) and ≈ 4x (decode-heavy), B200:B200 ≈ 2.5x (decode-heavy) against H100:H100, each ±20%", () => {
+    within20(pairRatio(prefill, HH, `${B200}:${GAUDI3}`)!, 3);
+    within20(pairRatio(decode, HH, `${B200}:${GAUDI3}`)!, 4);
+    within20(pairRatio(decode, HH, `${B200}:${B200}`)!, 2.5);
+    within20(pairRatio(decode, `${B200}:${B200}`, `${B200}:${GAUDI3}`)!, 1.65);
+  });
+
+  it("the decode Pareto set is {Gaudi 3, MI300X, B200} on both presets", () => {
+    for (const wid of ["decode-heavy", "prefill-heavy"]) {
+      const ctx = { model, workload: findWorkload(wid), slo: DEFAULT_SLOS[wid]!, link: DEFAULT_KV_LINK, dtype: "fp8" as const, prices: prefill.prices };
+      const chips = new Set(decodeFrontier(ctx, pricedChips(catalog, prefill.prices, ANCHOR_CHIPS)).map((p) => p.chip));
+      expect([...chips].sort()).toEqual(["amd-mi300x", GAUDI3, B200].sort());
+    }
+  });
+
+  it("where it disagrees: at these prices B200 does not win prefill — every winner prefills on Gaudi 3", () => {
+    expect(prefill.winner.prefillChip).toBe(GAUDI3);
+    expect(decode.winner.prefillChip).toBe(GAUDI3);
+  });
+});
+
 describe("planner reproduction on an ownership (TCO) basis (B200 bought at $30k / $35k)", () => {
   const runTco = (wid: string, b200: number) =>
     plan({
