@@ -17,6 +17,21 @@ const model = findModel("llama-3-70b");
 const ANCHOR_CHIPS = [H100, B200, GAUDI3, "amd-mi300x"];
 const HH = `${H100}:${H100}`;
 const run = (wid: string) => plan({ catalog, model, workload: findWorkload(wid), slo: DEFAULT_SLOS[wid]!, pricePoint: "mid", chips: ANCHOR_CHIPS });
+/** One plan on the ownership basis, B200 bought at `b200` dollars. */
+const runTco = (wid: string, b200: number, modelSpec = model) =>
+  plan({
+    catalog,
+    model: modelSpec,
+    workload: findWorkload(wid),
+    slo: DEFAULT_SLOS[wid]!,
+    pricePoint: "tco",
+    tco: { ...DEFAULT_TCO, purchaseUsd: { [B200]: b200 } },
+    chips: ANCHOR_CHIPS,
+  });
+const within20 = (value: number, anchor: number) => {
+  expect(value).toBeGreaterThan(anchor * 0.8);
+  expect(value).toBeLessThan(anchor * 1.2);
+};
 const prefillHeavy = run("prefill-heavy");
 const decodeHeavy = run("decode-heavy");
 
@@ -34,9 +49,7 @@ describe("planner reproduction (Llama-3-70B, fp8, mid catalog prices, anchor chi
   });
 
   it("on decode-heavy the mix beats all-B200 by 1.6–1.7x ± 20% (the anchor's 4x / 2.5x)", () => {
-    const mixVsB200 = pairRatio(decodeHeavy, `${B200}:${B200}`, `${B200}:${GAUDI3}`)!;
-    expect(mixVsB200).toBeGreaterThan(1.65 * 0.8);
-    expect(mixVsB200).toBeLessThan(1.65 * 1.2);
+    within20(pairRatio(decodeHeavy, `${B200}:${B200}`, `${B200}:${GAUDI3}`)!, 1.65);
   });
 
   it("all-B200 vs H100:H100 on decode-heavy is ≈ 1.07x in this model (anchor 2.5x: does not hold at catalog mid prices)", () => {
@@ -64,10 +77,6 @@ describe("reproduction at the catalog's incumbent-high / challengers-low prices 
   const runAt = (wid: string) => plan({ catalog, model, workload: findWorkload(wid), slo: DEFAULT_SLOS[wid]!, priceOverrides: prices, chips: ANCHOR_CHIPS });
   const prefill = runAt("prefill-heavy");
   const decode = runAt("decode-heavy");
-  const within20 = (value: number, anchor: number) => {
-    expect(value).toBeGreaterThan(anchor * 0.8);
-    expect(value).toBeLessThan(anchor * 1.2);
-  };
 
   it("B200:Gaudi 3 ≈ 3x (prefill-heavy) and ≈ 4x (decode-heavy), B200:B200 ≈ 2.5x (decode-heavy) against H100:H100, each ±20%", () => {
     within20(pairRatio(prefill, HH, `${B200}:${GAUDI3}`)!, 3);
@@ -91,28 +100,12 @@ describe("reproduction at the catalog's incumbent-high / challengers-low prices 
 });
 
 describe("planner reproduction on an ownership (TCO) basis (B200 bought at $30k / $35k)", () => {
-  const runTco = (wid: string, b200: number) =>
-    plan({
-      catalog,
-      model,
-      workload: findWorkload(wid),
-      slo: DEFAULT_SLOS[wid]!,
-      pricePoint: "tco",
-      tco: { ...DEFAULT_TCO, purchaseUsd: { [B200]: b200 } },
-      chips: ANCHOR_CHIPS,
-    });
   const at30 = { prefill: runTco("prefill-heavy", 30_000), decode: runTco("decode-heavy", 30_000) };
   const at35 = { prefill: runTco("prefill-heavy", 35_000), decode: runTco("decode-heavy", 35_000) };
 
   it("all-B200 on decode-heavy is within ±20% of the anchor's 2.5x, and the prefill-heavy mix of 3x at $30k", () => {
-    for (const run of [at30, at35]) {
-      const r = pairRatio(run.decode, HH, `${B200}:${B200}`)!;
-      expect(r).toBeGreaterThan(2.5 * 0.8);
-      expect(r).toBeLessThan(2.5 * 1.2);
-    }
-    const mix = pairRatio(at30.prefill, HH, `${B200}:${GAUDI3}`)!;
-    expect(mix).toBeGreaterThan(3 * 0.8);
-    expect(mix).toBeLessThan(3 * 1.2);
+    for (const run of [at30, at35]) within20(pairRatio(run.decode, HH, `${B200}:${B200}`)!, 2.5);
+    within20(pairRatio(at30.prefill, HH, `${B200}:${GAUDI3}`)!, 3);
   });
 
   it("B200 wins prefill: every winner prefills on B200", () => {
@@ -145,26 +138,12 @@ describe("colocated interference model vs the H200 measurement", () => {
 
 describe("planner reproduction on Llama-3-405B, ownership basis (B200 bought at $40k)", () => {
   const model405 = findModel("llama-3-405b");
-  const run405 = (wid: string) =>
-    plan({
-      catalog,
-      model: model405,
-      workload: findWorkload(wid),
-      slo: DEFAULT_SLOS[wid]!,
-      pricePoint: "tco",
-      tco: { ...DEFAULT_TCO, purchaseUsd: { [B200]: 40_000 } },
-      chips: ANCHOR_CHIPS,
-    });
-  const prefill = run405("prefill-heavy");
-  const decode = run405("decode-heavy");
+  const prefill = runTco("prefill-heavy", 40_000, model405);
+  const decode = runTco("decode-heavy", 40_000, model405);
 
   it("the prefill-heavy mix (3x) and all-B200 on decode-heavy (2.5x) are both within ±20% at one price set", () => {
-    const mix = pairRatio(prefill, HH, `${B200}:${GAUDI3}`)!;
-    expect(mix).toBeGreaterThan(3 * 0.8);
-    expect(mix).toBeLessThan(3 * 1.2);
-    const allB200 = pairRatio(decode, HH, `${B200}:${B200}`)!;
-    expect(allB200).toBeGreaterThan(2.5 * 0.8);
-    expect(allB200).toBeLessThan(2.5 * 1.2);
+    within20(pairRatio(prefill, HH, `${B200}:${GAUDI3}`)!, 3);
+    within20(pairRatio(decode, HH, `${B200}:${B200}`)!, 2.5);
   });
 
   it("the decode-heavy mix stays ≈ 2.3x (anchor 4x: does not hold) and does not beat all-B200", () => {
