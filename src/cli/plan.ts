@@ -71,7 +71,9 @@ export async function runPlan(argv: string[]): Promise<number> {
       return 0;
     }
     const lines: string[] = [];
-    lines.push(`${model.name} · ${workload.id} (${workload.inputTokens} in / ${workload.outputTokens} out) · TTFT ≤ ${slo.ttftMs} ms, TPOT ≤ ${slo.tpotMs} ms at p${Math.round(slo.percentile * 100)} · ${dtypeOf(values)} · ${pricePoint} prices`);
+    const overridden = Object.entries(priceOverrides).map(([id, usd]) => `${id} $${usd}/h`);
+    const priceLabel = `${pricePoint} prices${overridden.length > 0 ? ` except ${overridden.join(", ")}` : ""}`;
+    lines.push(`${model.name} · ${workload.id} (${workload.inputTokens} in / ${workload.outputTokens} out) · TTFT ≤ ${slo.ttftMs} ms, TPOT ≤ ${slo.tpotMs} ms at p${Math.round(slo.percentile * 100)} · ${dtypeOf(values)} · ${priceLabel}`);
     if (pricePoint === "tco") {
       lines.push(`ownership cost over ${tco.years} years, PUE ${tco.pue}, $${tco.usdPerKwh}/kWh, $/chip-hour: ${Object.entries(out.prices).map(([id, usd]) => `${id} ${usd.toFixed(3)}`).join(", ")}`);
     }
