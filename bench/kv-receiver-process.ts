@@ -29,13 +29,13 @@ export interface KvReceiverProcess {
    * Raw NATS baseline: publishes `bytes` in chunks on the receiver's subject, waiting for the server (a flush)
    * after every `flushBytes` — the bytes in flight a Tandem receiver's credit window allows; ms until the
    * receiver acknowledged all. The receiver lands each message in a payload-sized buffer (`land`), as any
-   * receiver of a cache must, or only counts it (the subscription alone).
+   * receiver of a cache must, or only counts it (landing nowhere).
    */
   readonly rawNats: (bytes: Uint8Array, chunkBytes: number, flushBytes: number, land: boolean) => Promise<number>;
   /**
    * Raw TCP baseline: writes `bytes` in chunks to the receiver's plain socket; ms until it acknowledged all. The
    * receiver lands them in a payload-sized buffer (`land`), as any receiver of a cache must, or reads them all
-   * into one 4 MiB buffer (the socket alone).
+   * into one 4 MiB buffer (landing nowhere).
    */
   readonly rawTcp: (bytes: Uint8Array, chunkBytes: number, land: boolean) => Promise<number>;
   readonly stop: () => Promise<void>;
