@@ -9,7 +9,7 @@
 //      replica behind its own gateway (placement by placeRequest over the replica's workers), at the planner's
 //      rate. Wall time scales with requests (one placeRequest decision each, ~0.15 µs under tsx) and events:
 //      the chat preset sends ~9x more requests per device-hour and meets the target too, in 29–58 s
-//      depending on the machine (BENCH_HOUR_WORKLOAD=chat measures it; docs/simulator.md has the numbers).
+//      depending on the machine and its load (BENCH_HOUR_WORKLOAD=chat measures it; docs/simulator.md has the numbers).
 import { loadAcceleratorCatalog } from "../src/hardware/accelerator-catalog.ts";
 import { findModel } from "../src/hardware/model-catalog.ts";
 import { decodeStepSeconds } from "../src/hardware/performance-model.ts";
