@@ -11,14 +11,18 @@ import { TandemError } from "../../src/protocol/index.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** Admits `tokens` in a scope of its own; returns the fiber waiting for admission and a way to finish the decode. */
+/**
+ * Admits `tokens` in a scope of its own; returns the fiber waiting for admission and `end`, which finishes the
+ * decode, waits for it and lets the decodes it admitted run.
+ */
 const decodeOf = (admission: ReturnType<typeof makeDecodeAdmission>, tokens: number, order: number[], id: number) =>
   Effect.gen(function* () {
     const finish = yield* Deferred.make<void>();
     const fiber = yield* Effect.forkChild(
       Effect.scoped(admission.admit(tokens).pipe(Effect.andThen(Effect.sync(() => order.push(id))), Effect.andThen(Deferred.await(finish)))),
     );
-    return { fiber, finish: Deferred.succeed(finish, undefined) };
+    const end = Deferred.succeed(finish, undefined).pipe(Effect.andThen(Fiber.join(fiber)), Effect.andThen(Effect.yieldNow));
+    return { fiber, end };
   });
 
 describe("decode admission", () => {
@@ -34,18 +38,12 @@ describe("decode admission", () => {
         const d = yield* decodeOf(admission, 5, order, 4);
         yield* Effect.yieldNow;
         const first = { order: [...order], usage: admission.usage() };
-        yield* a.finish;
-        yield* Fiber.join(a.fiber);
-        yield* Effect.yieldNow;
+        yield* a.end;
         const second = { order: [...order], usage: admission.usage() };
-        yield* b.finish;
-        yield* Fiber.join(b.fiber);
-        yield* Effect.yieldNow;
+        yield* b.end;
         const third = { order: [...order], usage: admission.usage() };
-        yield* c.finish;
-        yield* d.finish;
-        yield* Fiber.join(c.fiber);
-        yield* Fiber.join(d.fiber);
+        yield* c.end;
+        yield* d.end;
         return { first, second, third, end: admission.usage() };
       }),
     );
@@ -66,10 +64,8 @@ describe("decode admission", () => {
         yield* decodeOf(admission, 10, order, 3);
         yield* Effect.yieldNow;
         const blocked = { order: [...order], usage: admission.usage() };
-        yield* a.finish;
-        yield* Fiber.join(a.fiber);
-        yield* Effect.yieldNow;
-        yield* b.finish;
+        yield* a.end;
+        yield* b.end;
         return { blocked, after: [...order] };
       }),
     );
@@ -88,11 +84,8 @@ describe("decode admission", () => {
         yield* Effect.yieldNow;
         yield* Fiber.interrupt(b.fiber);
         const afterCancel = admission.usage();
-        yield* a.finish;
-        yield* Fiber.join(a.fiber);
-        yield* Effect.yieldNow;
-        yield* c.finish;
-        yield* Fiber.join(c.fiber);
+        yield* a.end;
+        yield* c.end;
         return { afterCancel, order, end: admission.usage() };
       }),
     );
