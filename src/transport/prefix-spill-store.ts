@@ -81,15 +81,21 @@ export const openPrefixSpill = (bucket: string, { ttlMs = DEFAULT_PREFIX_SPILL_T
       storedBytes -= stored.get(name)?.bytes ?? 0;
       stored.delete(name);
     };
+    /** Records an object's size and upload time as its listing (or upload) reports them. */
+    const list = (info: ObjectInfo) => {
+      unlist(info.name);
+      stored.set(info.name, { bytes: info.size, at: Date.parse(info.mtime) });
+      storedBytes += info.size;
+    };
     const learn = (info: ObjectInfo) => {
       const kvFormat = info.metadata?.format;
       if (kvFormat === undefined) return;
-      unlist(info.name);
-      if (info.deleted) forget(info.name);
-      else {
+      if (info.deleted) {
+        unlist(info.name);
+        forget(info.name);
+      } else {
         remember(info.name, kvFormat, JSON.parse(info.metadata?.chain ?? "[]") as number[]);
-        stored.set(info.name, { bytes: info.size, at: Date.parse(info.mtime) });
-        storedBytes += info.size;
+        list(info);
       }
     };
     /** Deletes the oldest objects until the listing fits in `maxBytes` (never `keep`, the one just stored). */
@@ -123,9 +129,7 @@ export const openPrefixSpill = (bucket: string, { ttlMs = DEFAULT_PREFIX_SPILL_T
           onSuccess: (info) => {
             counters.stored++;
             // Counted now, so the cap holds without waiting for the watch to report this upload.
-            unlist(name);
-            stored.set(name, { bytes: info.size, at: Date.parse(info.mtime) });
-            storedBytes += info.size;
+            list(info);
           },
         }),
         Effect.andThen(evictOver(name)),
