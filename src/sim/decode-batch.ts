@@ -28,13 +28,10 @@ export class DecodeBatch<S extends BatchedSequence> {
     this.ends.push(this.steps + decodeSteps, seq);
   }
 
-  /** One step done: every sequence grew by a token; the ones that produced their last token leave. */
-  advance(finished: (seq: S) => void): void {
-    this.step();
-    for (let seq = this.nextFinished(); seq !== undefined; seq = this.nextFinished()) finished(seq);
-  }
-
-  /** `advance` in two halves, without a callback: the step, then `nextFinished` until undefined. */
+  /**
+   * One step done: every sequence grew by a token. The ones that produced their last token then leave through
+   * `nextFinished`, called until it returns undefined.
+   */
   step(): void {
     this.steps++;
     this.sumContext += this.running;

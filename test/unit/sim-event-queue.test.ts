@@ -52,7 +52,8 @@ describe("DecodeBatch", () => {
             });
             expect(batch.sumContext).toBe([...live.values()].reduce((s, x) => s + x.context, 0));
             expect(batch.running).toBe(live.size);
-            batch.advance((seq) => finishedAt.set(seq.id, step + 1));
+            batch.step();
+            for (let seq = batch.nextFinished(); seq !== undefined; seq = batch.nextFinished()) finishedAt.set(seq.id, step + 1);
             for (const [id, x] of live) {
               x.context++;
               if (--x.left === 0) {
