@@ -259,7 +259,7 @@ const MIN_WINDOW_CHUNKS = 4;
 const MIN_CHUNK_BYTES = 64 * 1024;
 
 /** The credit window in chunks of `chunkBytes` for a window of `windowBytes`. */
-export const windowChunks = (windowBytes: number, chunkBytes: number) =>
+const windowChunks = (windowBytes: number, chunkBytes: number) =>
   Math.max(MIN_WINDOW_CHUNKS, Math.floor(windowBytes / Math.max(1, chunkBytes)));
 
 /**

@@ -24,7 +24,7 @@ const KEY_BYTES = STRIPE_KEY_BYTES + SCRAMBLE_KEY_BYTES;
  * Where a hashable payload starts in its memory: after the keys, at 0x400 into a 4 KiB page (a memmove whose
  * source and destination share a page offset ran ~10× slower on this AMD EPYC, and most buffers start on one).
  */
-export const PAYLOAD_AT = 0x1400;
+const PAYLOAD_AT = 0x1400;
 const STAGE_BYTES = 0x10000;
 /** One stripe between the keys and the payload, where a zero-padded last partial stripe is hashed. */
 const SCRATCH_AT = 0x800;
