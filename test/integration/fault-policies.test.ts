@@ -76,9 +76,22 @@ describe("fault policies in a live cluster", () => {
     await expect.poll(async () => (await member(t!, "prefill-0")).driverRestarts, { timeout: 10_000 }).toBe(1);
     await expect.poll(async () => (await member(t!, "prefill-0")).health, { timeout: 10_000 }).toBe("serving");
     expect((await member(t, "prefill-0")).faults?.["device-reset"]).toBe(1);
-    // Back in routing: with both prefill workers idle, rotation reaches prefill-0 again.
+    // Back in routing: with both prefill workers idle, rotation reaches prefill-0 again. Placement ranks by the
+    // load in the last heartbeat before the rotation, so each request waits for both workers to have reported
+    // idle since the previous answer (a busy figure from before it would steer the pick, not the rotation).
+    const idleSince = async (since: number) => {
+      for (const id of ["prefill-0", "prefill-1"]) {
+        await expect.poll(async () => {
+          const record = await member(t!, id);
+          return record.heartbeatAt > since && record.inFlight === 0;
+        }, { timeout: 5_000 }).toBe(true);
+      }
+    };
     const routes = [];
-    for (let i = 0; i < 4; i++) routes.push((await answer(t))?.prefillWorker);
+    for (let i = 0; i < 4; i++) {
+      await idleSince(Date.now());
+      routes.push((await answer(t))?.prefillWorker);
+    }
     expect(routes).toContain("prefill-0");
   }, 120_000);
 
