@@ -4,7 +4,7 @@
 // on as soon as it is whole, in order, so the consumer works on layer i while layer i+1 is in flight. A whole
 // blob is the one-layer case of the same path.
 import { Cause, Effect, Queue, Result, Stream } from "effect";
-import { kvChecksum } from "../kv/checksum/kv-hash.ts";
+import { checksumBlocks, chunkChecksum, combineBlockChecksums, KV_CHECKSUM_BLOCK } from "../kv/checksum/block-checksums.ts";
 import { chunkSpan, endsLayer, type KvLayout, kvLayout, layerManifest } from "../kv/chunking.ts";
 import { internal, type KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
 import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
@@ -14,13 +14,19 @@ export interface KvPayload {
   readonly format: string;
   readonly layerBytes: ReadonlyArray<number>;
   readonly layers: Stream.Stream<Uint8Array, TandemError>;
+  /**
+   * The checksums of a layer's blocks (src/kv/checksum/block-checksums.ts) when its producer made them while
+   * writing it; asked once the layer has come out of `layers`. Without them the sender hashes the chunks itself.
+   */
+  readonly blockChecksums?: (layer: number) => Uint32Array | undefined;
 }
 
-/** A payload that exists all at once, sent as one layer. */
-export const wholeKv = (bytes: Uint8Array, format: string): KvPayload => ({
+/** A payload that exists all at once, sent as one layer (with its block checksums when the producer has them). */
+export const wholeKv = (bytes: Uint8Array, format: string, blockChecksums?: Uint32Array): KvPayload => ({
   format,
   layerBytes: [bytes.length],
   layers: Stream.make(bytes),
+  ...(blockChecksums === undefined ? {} : { blockChecksums: () => blockChecksums }),
 });
 
 /** A transfer whose offer has arrived; its layers follow. */
@@ -71,9 +77,28 @@ export const layoutOfOffer = (offer: KvOffer): Result.Result<KvLayout, TandemErr
     : Result.fail(internal("kv_protocol", `offer of ${offer.transferId} does not add up: its layers make ${layout.totalBytes} bytes in ${layout.chunks} chunks, it says ${offer.totalBytes} in ${offer.chunks}`));
 };
 
-/** Records chunk `index`'s checksum in `checksums`; on a layer's last chunk, returns the layer's manifest. */
-export const sealChunk = (layout: KvLayout, checksums: Uint32Array, index: number, bytes: Uint8Array): number | undefined => {
-  checksums[index] = kvChecksum(bytes);
+/**
+ * Records chunk `index`'s checksum in `checksums` — from the producer's `layerSums` (its layer's block checksums)
+ * when the chunk's blocks are blocks of the layer, else from `bytes` — and on a layer's last chunk returns the
+ * layer's manifest.
+ */
+export const sealChunk = (
+  layout: KvLayout,
+  checksums: Uint32Array,
+  index: number,
+  bytes: Uint8Array,
+  layerSums?: Uint32Array,
+): number | undefined => {
+  const layer = layout.chunkLayers[index]!;
+  const within = chunkSpan(layout, index).offset - layout.layerOffsets[layer]!;
+  const layerLength = layout.layerBytes[layer]!;
+  // The chunk's blocks are the layer's when it starts on a block boundary and ends on one or at the layer's end.
+  const aligned = within % KV_CHECKSUM_BLOCK === 0 && (bytes.length % KV_CHECKSUM_BLOCK === 0 || within + bytes.length === layerLength);
+  const usable = aligned && layerSums !== undefined && layerSums.length === checksumBlocks(layerLength);
+  if (usable) {
+    const first = within / KV_CHECKSUM_BLOCK;
+    checksums[index] = combineBlockChecksums(layerSums.subarray(first, first + checksumBlocks(bytes.length)));
+  } else checksums[index] = chunkChecksum(bytes);
   return endsLayer(layout, index) ? layerManifest(layout, checksums, layout.chunkLayers[index]!) : undefined;
 };
 
@@ -142,11 +167,13 @@ export class KvReassembly {
 
   /**
    * Checks the bytes written to `slot(index)`: false when they fail their checksum (ask again), true when kept.
-   * Fails when a completed layer does not match its manifest.
+   * `blockSums`: the checksums of the slot's blocks, when the channel hashed them as they landed. Fails when a
+   * completed layer does not match its manifest.
    */
-  commit(index: number, checksum: number, layerChecksum: number | undefined): Result.Result<boolean, TandemError> {
+  commit(index: number, checksum: number, layerChecksum: number | undefined, blockSums?: Uint32Array): Result.Result<boolean, TandemError> {
     this.highest = Math.max(this.highest, index);
-    if (kvChecksum(this.slot(index)) !== checksum) return Result.succeed(false);
+    const actual = blockSums === undefined ? chunkChecksum(this.slot(index)) : combineBlockChecksums(blockSums);
+    if (actual !== checksum) return Result.succeed(false);
     this.arrived[index] = 1;
     this.checksums[index] = checksum;
     const layer = this.layout.chunkLayers[index]!;

@@ -18,6 +18,7 @@ import {
   writeLlamaSeqState,
 } from "../kv/llama-state.ts";
 import { internal, type TandemError, unavailable } from "../protocol/index.ts";
+import { copyWithBlockChecksums } from "../kv/checksum/block-checksums.ts";
 import { hashableBuffer } from "../kv/checksum/kv-hash.ts";
 import type { IncomingKv, KvPayload } from "./kv-transfer.ts";
 
@@ -71,15 +72,17 @@ export const llamaStatePayload = (state: Uint8Array, format: string): Effect.Eff
         caches: parsed.caches.map((cache) => ({ streams: cache.streams.map((s) => ({ ...s, layers: s.layers.map(shapeOf) })) })),
       } satisfies Head);
       const layerBytes = parsed.layers.map(({ k, v }) => k.data.length + v.data.length);
+      /** Block checksums of each payload layer (the head, layer 0, has none), made as the layer is copied. */
+      const sums: Uint32Array[] = [];
       function* layers() {
         yield head;
         // One buffer for every layer, in memory the chunk checksum reads where it lies (no staging copy).
         const all = hashableBuffer(layerBytes.reduce((a, b) => a + b, 0));
         let at = 0;
-        for (const { k, v } of parsed.layers) {
+        for (const [i, { k, v }] of parsed.layers.entries()) {
           const layer = all.subarray(at, at + k.data.length + v.data.length);
-          layer.set(k.data);
-          layer.set(v.data, k.data.length);
+          // Each block is hashed right after it is copied, while in cache: the sender need not read it again.
+          sums[1 + i] = copyWithBlockChecksums([k.data, v.data], layer);
           at += layer.length;
           yield layer;
         }
@@ -88,6 +91,7 @@ export const llamaStatePayload = (state: Uint8Array, format: string): Effect.Eff
         format,
         layerBytes: [head.length, ...layerBytes],
         layers: Stream.fromIterable(layers(), { chunkSize: 1 }),
+        blockChecksums: (layer) => sums[layer],
       };
     }),
   );

@@ -106,9 +106,10 @@ export const sendKv = (options: SendKvOptions): Effect.Effect<void, TandemError,
             return yield* Effect.fail(internal("kv_protocol", `layer ${layer} of ${transferId} is ${bytes.length} bytes; the offer says ${layout.layerBytes[layer]}`));
           }
           kept.push(bytes);
+          const sums = payload.blockChecksums?.(layer);
           for (let index = layout.firstChunks[layer]!; index < layout.firstChunks[layer + 1]!; index++) {
             yield* awaitReceiver(() => allowed > index);
-            manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index));
+            manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index), sums);
             yield* publish(index);
             sent = index + 1;
           }

@@ -3,18 +3,20 @@
 // sent as the producer hands them over and handed on as they complete, a chunk that fails its checksum asked for
 // again — but TCP's own flow control instead of credits. Each byte is copied once on arrival, straight to its
 // place in the payload.
-// Frame (both directions): "TKV3" | kind u8 | flags u8 | 2 zero bytes | index u32 | length u32 | checksum u32 |
+// Frame (both directions): "TKV4" | kind u8 | flags u8 | 2 zero bytes | index u32 | length u32 | checksum u32 |
 // layer checksum u32 | payload. Kinds: 1 offer (payload: msgpack KvOffer), 2 chunk (flag 1: the layer checksum is
 // set), 3 resend chunk `index` (receiver → sender), 4 done: every layer verified (receiver → sender).
 import { createConnection, createServer, type Socket } from "node:net";
 import { Deferred, Effect, FiberSet, Result, Scope, Stream } from "effect";
+import { checksumBlocks, KV_CHECKSUM_BLOCK } from "../kv/checksum/block-checksums.ts";
+import { kvChecksum } from "../kv/checksum/kv-hash.ts";
 import { endsLayer, kvLayout, layerChunk } from "../kv/chunking.ts";
 import { decodeMessageResult, encodeMessage, internal, KvOffer, type TandemError, unavailable } from "../protocol/index.ts";
 import { freshPayloads, type KvPayloadPool } from "./kv-payload-pool.ts";
 import { readInto } from "./socket-read-in-place.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
-const MAGIC = 0x334b5654; // "TKV3" little-endian (TKV2 carried CRC-32s)
+const MAGIC = 0x34564b54; // the bytes "TKV4" (a little-endian u32) (TKV3 hashed a chunk whole, TKV2 carried CRC-32s)
 const HEADER_BYTES = 24;
 const KIND_OFFER = 1;
 const KIND_CHUNK = 2;
@@ -145,11 +147,12 @@ export const sendKvTcp = (options: SendKvTcpOptions): Effect.Effect<void, Tandem
             return yield* Effect.fail(internal("kv_protocol", `layer ${layer} of ${transferId} is ${bytes.length} bytes; the offer says ${layout.layerBytes[layer]}`));
           }
           kept.push(bytes);
+          const sums = payload.blockChecksums?.(layer);
           // The stall clock runs only while the sender waits on the receiver, not on its producer.
           socket.setTimeout(options.stallTimeoutMs);
           for (let index = layout.firstChunks[layer]!; index < layout.firstChunks[layer + 1]!; index++) {
             // The checksum is computed while the previous chunk drains, so the socket never waits on it.
-            manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index));
+            manifests[layer] = sealChunk(layout, checksums, index, layerChunk(layout, bytes, index), sums);
             // Backpressure: wait for the kernel buffer to drain rather than queue the whole payload in memory.
             if (socket.writableNeedDrain) yield* drained;
             writeChunk(index);
@@ -184,6 +187,9 @@ const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPoo
       let body: Uint8Array = header;
       let isDuplicate = false;
       let filled = 0;
+      /** The chunk's block checksums, each made as soon as its block is in (still in cache), and how many are. */
+      let blockSums = new Uint32Array(0);
+      let hashedBlocks = 0;
       let finished = false;
       let socket = accepted;
       const fail = (error: TandemError) => {
@@ -200,8 +206,16 @@ const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPoo
         if (frame === undefined) return header.subarray(filled);
         return isDuplicate ? discard.subarray(0, Math.min(discard.length, frame.length - filled)) : body.subarray(filled);
       };
+      const hashArrivedBlocks = (length: number) => {
+        while (hashedBlocks < blockSums.length) {
+          const start = hashedBlocks * KV_CHECKSUM_BLOCK;
+          const end = Math.min(start + KV_CHECKSUM_BLOCK, length);
+          if (end > filled) return;
+          blockSums[hashedBlocks++] = kvChecksum(body.subarray(start, end));
+        }
+      };
       const chunkArrived = ({ index, checksum, layerChecksum }: Frame) => {
-        const committed = r!.commit(index, checksum, layerChecksum);
+        const committed = r!.commit(index, checksum, layerChecksum, blockSums);
         if (Result.isFailure(committed)) return fail(committed.failure);
         if (!committed.success) {
           const again = r!.askAgain([index]);
@@ -238,11 +252,14 @@ const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPoo
               if (verdict === "invalid") return protocol(`chunk ${frame.index} (${frame.length} bytes) is not in the offer`);
               isDuplicate = verdict === "duplicate";
               body = isDuplicate ? discard : r.slot(frame.index);
+              blockSums = new Uint32Array(isDuplicate ? 0 : checksumBlocks(frame.length));
+              hashedBlocks = 0;
             } else if (frame.kind === KIND_OFFER) {
               isDuplicate = false;
               body = new Uint8Array(frame.length);
             } else return protocol(`unexpected frame kind ${frame.kind}`);
           }
+          if (frame.kind === KIND_CHUNK) hashArrivedBlocks(frame.length);
           if (filled < frame.length) return;
           const complete = frame;
           frame = undefined;

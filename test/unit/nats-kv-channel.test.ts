@@ -6,6 +6,7 @@ import { randomFillSync } from "node:crypto";
 import { Deferred, Effect, Exit, Layer, Stream } from "effect";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { blockChecksums, KV_CHECKSUM_BLOCK } from "../../src/kv/checksum/block-checksums.ts";
 import { type NatsServerHandle, startNatsServer } from "../../src/cluster/nats-server.ts";
 import { decodeMessageResult, KvReceiverMessage, subjectsFor } from "../../src/protocol/index.ts";
 import { type KvPayload, receiveWhole } from "../../src/transport/kv-transfer.ts";
@@ -145,6 +146,17 @@ describe("NATS KV channel", () => {
     expect(out.stats.resendRequests).toBeGreaterThanOrEqual(3);
     out.layers.forEach((l, i) => expect(Buffer.compare(l, layers[i]!)).toBe(0));
     expect(Buffer.compare(out.whole, concat(layers))).toBe(0);
+  });
+
+  it("with the producer's block checksums, a chunk of several blocks corrupted in a later block is asked for again", async () => {
+    const B = KV_CHECKSUM_BLOCK;
+    const layers = layersOf([3 * B + 100, 2 * B]);
+    const payload: KvPayload = { ...payloadOf(layers), blockChecksums: (layer) => blockChecksums(layers[layer]!) };
+    // 2-block chunks: layer 0 is chunks 0–1, layer 1 chunk 2; the flipped byte (mid-chunk) is in each chunk's block 1.
+    const fault: Fault = (index, copy) => (copy === 0 && (index === 0 || index === 2) ? "corrupt" : undefined);
+    const out = await Effect.runPromise(transfer("blocks", payload, { chunkBytes: 2 * B, fault }));
+    expect(out.stats.corrupted).toBe(2);
+    out.layers.forEach((l, i) => expect(Buffer.compare(l, layers[i]!)).toBe(0));
   });
 
   it("gives up with kv_chunk_lost when a chunk never arrives intact", async () => {

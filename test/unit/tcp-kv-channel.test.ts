@@ -5,6 +5,7 @@ import { randomFillSync } from "node:crypto";
 import { createConnection, createServer, type Server } from "node:net";
 import { Deferred, Effect, Exit, Stream } from "effect";
 import { describe, expect, it } from "vitest";
+import { blockChecksums, KV_CHECKSUM_BLOCK } from "../../src/kv/checksum/block-checksums.ts";
 import { type KvPayload, receiveWhole, wholeKv } from "../../src/transport/kv-transfer.ts";
 import { listenForKvTcp, sendKvTcp } from "../../src/transport/tcp-kv-channel.ts";
 
@@ -116,6 +117,18 @@ describe("direct TCP KV channel", () => {
     );
     expect(received.copies?.get(1)).toBe(2);
     expect(received.copies?.get(7)).toBe(2);
+    expect(Buffer.compare(received.bytes, Buffer.concat(layers))).toBe(0);
+  });
+
+  it("with the producer's block checksums, a chunk of several blocks corrupted in a later block is asked for again", async () => {
+    const B = KV_CHECKSUM_BLOCK;
+    const layers = [3 * B + 100, 2 * B].map((n) => randomFillSync(new Uint8Array(n)));
+    const payload: KvPayload = { ...payloadOf(layers), blockChecksums: (layer) => blockChecksums(layers[layer]!) };
+    // 2-block chunks: layer 0 is chunks 0–1, layer 1 chunk 2; the flipped byte (mid-chunk) is in each chunk's block 1.
+    const received = await Effect.runPromise(transfer(payload, 2 * B, { corrupt: (index, copy) => copy === 0 && (index === 0 || index === 2) }));
+    expect(received.copies?.get(0)).toBe(2);
+    expect(received.copies?.get(1)).toBe(1);
+    expect(received.copies?.get(2)).toBe(2);
     expect(Buffer.compare(received.bytes, Buffer.concat(layers))).toBe(0);
   });
 
