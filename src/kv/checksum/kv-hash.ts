@@ -10,7 +10,7 @@
 // short bursts specifically, and it is not a cryptographic MAC (nor was CRC-32).
 import { compileBase64, instantiate, wasmMemory } from "../wasm-api.ts";
 import { KV_HASH_WASM_BASE64 } from "./kv-hash-wasm.ts";
-import { KEYS_AT, SCRAMBLE_KEY_BYTES, STRIPE_KEY_BYTES } from "./kv-hash-wat.ts";
+import { KEY_BYTES, KEYS_AT } from "./kv-hash-wat.ts";
 
 interface Exports {
   readonly reset: () => void;
@@ -19,7 +19,6 @@ interface Exports {
 }
 
 const STRIPE = 64;
-const KEY_BYTES = STRIPE_KEY_BYTES + SCRAMBLE_KEY_BYTES;
 /**
  * Where a hashable payload starts in its memory: after the keys, at 0x400 into a 4 KiB page (a memmove whose
  * source and destination share a page offset ran ~10× slower on this AMD EPYC, and most buffers start on one).
