@@ -7,10 +7,11 @@
 // production, for the channels and their baselines alike. The receiver hands each payload back to its pool
 // once checked, as a decode worker does once the KV is imported; its pool buffers and the raw TCP receiver's
 // landing buffer are the same kind of memory (a landing buffer from `new Uint8Array` ran ~1.5× slower here, which
-// would flatter the channel). The sender's bytes sit in memory the chunk checksum reads in place, as the prefill
-// worker's layers do (src/transport/llama-kv-layers.ts); one more TCP line sends from plain memory, whose
-// checksums go through the 64 KiB stage. Channel and baseline runs alternate, so a change in the machine's load
-// hits both.
+// would flatter the channel). The sender's bytes sit in checksum memory with the block checksums their producer
+// made while writing them, as the prefill worker's layers do (src/transport/llama-kv-layers.ts); a `kv-produce`
+// line prints what making those checksums costs the producer, and two more TCP lines have the sender hash each
+// chunk itself, from checksum memory and from plain memory (through the 64 KiB stage). Channel and baseline runs
+// alternate, so a change in the machine's load hits both.
 import { randomFillSync } from "node:crypto";
 import { loadavg } from "node:os";
 import { Effect, Layer } from "effect";
@@ -198,9 +199,9 @@ const program = Effect.gen(function* () {
       tcpChannel(bytes, chunkBytes, checksums === "producer" ? sums : undefined),
       () => receiver.rawTcp(bytes, chunkBytes, false),
     );
-  // Chunk sizes: 256 KiB is the NATS default (TANDEM_KV_CHUNK_BYTES), 4 MiB the TCP one (prefill-worker.ts).
-  yield* nats(256 * 1024, hashable, "hashable", "producer");
+  // Chunk sizes: 1 MiB is the NATS default (TANDEM_KV_CHUNK_BYTES), 4 MiB the TCP one (prefill-worker.ts).
   yield* nats(1 * MIB, hashable, "hashable", "producer");
+  yield* nats(256 * 1024, hashable, "hashable", "producer");
   yield* tcp(1 * MIB, hashable, "hashable", "producer");
   yield* tcp(4 * MIB, hashable, "hashable", "producer");
   // The sender hashing each chunk itself: from its checksum memory, and from plain memory through the stage.

@@ -1,6 +1,7 @@
 // Every tunable in one place, read from the environment (so `tandem up` can hand the same settings to the
 // processes it starts, and compose.yaml can set them per service).
 import { DEFAULT_EMULATED_MODEL, type EmulationSpec } from "../engine/emulated/profile.ts";
+import { DEFAULT_CHUNK_BYTES } from "../kv/chunking.ts";
 import { DEFAULT_PREFIX_SPILL_MAX_BYTES } from "../transport/prefix-spill-store.ts";
 
 const int = (name: string, fallback: number): number => {
@@ -64,7 +65,7 @@ export const readSettings = (): Settings => ({
   natsUrl: process.env.NATS_URL || undefined,
   cluster: process.env.TANDEM_CLUSTER || "local",
   heartbeatMs: int("TANDEM_HEARTBEAT_MS", 1_000),
-  kvChunkBytes: int("TANDEM_KV_CHUNK_BYTES", 256 * 1024),
+  kvChunkBytes: int("TANDEM_KV_CHUNK_BYTES", DEFAULT_CHUNK_BYTES),
   sequences: int("TANDEM_SEQUENCES", 8),
   contextSize: int("TANDEM_CONTEXT_SIZE", 512),
   threads: int("TANDEM_THREADS", 1),
@@ -87,7 +88,7 @@ export const SETTINGS_HELP = `
   TANDEM_CLUSTER           cluster name in subjects (default local)
   TANDEM_MODEL             GGUF model path (default ./models/, then ../shared/models/)
   TANDEM_HEARTBEAT_MS      membership heartbeat (default 1000)
-  TANDEM_KV_CHUNK_BYTES    KV chunk size, capped under max_payload (default 262144)
+  TANDEM_KV_CHUNK_BYTES    KV chunk size on NATS, capped under max_payload, whole 64 KiB blocks (default 1048576)
   TANDEM_SEQUENCES         sequences per engine context (default 8)
   TANDEM_CONTEXT_SIZE      tokens per sequence (default 512)
   TANDEM_THREADS           CPU threads per engine (default 1)

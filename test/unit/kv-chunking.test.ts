@@ -12,4 +12,11 @@ describe("KV chunking", () => {
     expect(out).toEqual(bytes);
     expect(chunkAt(bytes, size, n - 1).length).toBe(bytes.length - (n - 1) * size);
   });
+
+  it("sizes chunks in whole 64 KiB checksum blocks under max_payload, and smaller ones as asked", () => {
+    expect(chunkSizeFor(1024 * 1024)).toBe(960 * 1024); // nats-server's default max_payload, less the envelope
+    expect(chunkSizeFor(8 * 1024 * 1024)).toBe(1024 * 1024);
+    expect(chunkSizeFor(8 * 1024 * 1024, 100_000)).toBe(64 * 1024);
+    expect(chunkSizeFor(8 * 1024 * 1024, 1024)).toBe(1024);
+  });
 });
