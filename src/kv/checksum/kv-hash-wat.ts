@@ -10,10 +10,11 @@
 // p_j += dot(v ^ s ^ A, v ^ B) — eight signed 16-bit products summed in pairs into four 32-bit lanes, one SIMD
 // instruction (pmaddwd) — and d_j += v as four 32-bit words. The stripe number in the first factor makes every
 // stripe's function different, so stripes 16 apart (same keys) cannot trade places unseen; d catches any change
-// of a single word. The fold makes 64-bit words of p and d and mixes them as XXH3's merge does. On bytes in cache
-// it ran 1.35× faster than the XXH3-style loop it replaced (26 against 19.5 GB/s here): per 16 bytes one load,
-// three XORs, one dot and two adds, no multiply. (A periodic XXH3-style scramble of the accumulators cost a third
-// of the speed in V8, even out of the stripe loop, so there is none.)
+// of a single word. The fold makes 64-bit words of p and d and mixes them as XXH3's merge does. On a block in
+// cache it ran ~1.6× faster than the XXH3-style loop it replaced (26.4–26.7 against 16.6–17.1 GB/s here,
+// bench/kv-checksum.ts): per 16 bytes one load, three XORs, one dot and two adds, no multiply. (A periodic
+// XXH3-style scramble of the accumulators cost a third of the speed in V8, even out of the stripe loop, so there
+// is none.)
 
 /** Byte address of the 16 stripe keys, 128 bytes each: A for the four lanes, then B. */
 export const KEYS_AT = 0;
