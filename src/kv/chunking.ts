@@ -8,7 +8,7 @@ import { kvChecksum } from "./checksum/kv-hash.ts";
 export const CHUNK_ENVELOPE_BYTES = 4 * 1024;
 /**
  * 1 MiB: against a raw NATS publish in the same chunk size the channel's per-message work weighs less than at
- * 256 KiB (0.72–0.84× raw against 0.67–0.79× in five runs here, docs/kv.md).
+ * 256 KiB (0.72–0.84× raw against 0.65–0.77× in five runs here, docs/kv.md).
  */
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 

@@ -99,7 +99,7 @@ export const sealChunk = (
     const first = within / KV_CHECKSUM_BLOCK;
     checksums[index] = combineBlockChecksums(layerSums.subarray(first, first + checksumBlocks(bytes.length)));
   } else checksums[index] = chunkChecksum(bytes);
-  return endsLayer(layout, index) ? layerManifest(layout, checksums, layout.chunkLayers[index]!) : undefined;
+  return endsLayer(layout, index) ? layerManifest(layout, checksums, layer) : undefined;
 };
 
 export type LayerQueue = Queue.Queue<Uint8Array, TandemError | Cause.Done>;
