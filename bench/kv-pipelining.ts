@@ -51,6 +51,8 @@ interface Cache {
 
 /** Sends one payload to the receiving process; resolves with the moment (epoch ms) it held every layer, checked. */
 type Channel = (transferId: string, payload: KvPayload) => Effect.Effect<number, unknown>;
+/** The channel's raw baseline (a plain NATS publish or loopback socket) moving `bytes`: ms until the receiver has all. */
+type RawPath = (bytes: Uint8Array) => Effect.Effect<number>;
 
 const natsChannel = (servers: string, receiver: KvReceiverProcess) =>
   Effect.gen(function* () {
@@ -118,7 +120,7 @@ const oneLayer = (channel: Channel, cache: Cache, transferId: string, idleMs = 0
     return usableAt - started;
   });
 
-const measure = (name: "nats" | "tcp", channel: Channel, cache: Cache) =>
+const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Cache) =>
   Effect.gen(function* () {
     yield* oneLayer(channel, cache, `${name}-warm`);
     const layerTimes: number[] = [];
@@ -149,6 +151,12 @@ const measure = (name: "nats" | "tcp", channel: Channel, cache: Cache) =>
       const afterIdle: number[] = [];
       for (let rep = 0; rep < REPS * 3; rep++) afterIdle.push(yield* oneLayer(channel, cache, `${name}-producer${which}-idle${rep}`, perLayerComputeMs));
       const afterIdleMs = summary(afterIdle).p50;
+      // The same idle before the raw path: how much of a cold start is the machine's, not the channel's.
+      const rawAfterIdle: number[] = [];
+      for (let rep = 0; rep < REPS * 3; rep++) {
+        yield* Effect.sleep(perLayerComputeMs);
+        rawAfterIdle.push(yield* raw(cache.bytes.subarray(0, LAYER_BYTES)));
+      }
       const tailMs = summary(pipelined).p50;
       const wholeMs = summary(whole).p50;
       const line = {
@@ -171,6 +179,8 @@ const measure = (name: "nats" | "tcp", channel: Channel, cache: Cache) =>
         /** One layer on its own after perLayerComputeMs of idle, as each pipelined layer starts. */
         oneLayerAfterIdleMs: round(afterIdleMs),
         metAgainstLayerAfterIdle: tailMs <= 1.5 * afterIdleMs,
+        /** The raw baseline (plain NATS publish or loopback socket) moving one layer after the same idle. */
+        rawOneLayerAfterIdleMs: round(summary(rawAfterIdle).p50),
         /** Other work on the machine skews every figure; the 1-minute load average at the end of the line's runs. */
         loadAverage: round(loadavg()[0]!),
       };
@@ -189,8 +199,10 @@ const program = Effect.gen(function* () {
     wholeSums: blockChecksums(bytes),
   };
   const only = process.env.KV_PIPELINE_CHANNEL;
-  if (only !== "tcp") yield* measure("nats", yield* natsChannel(server.url, receiver), cache);
-  if (only !== "nats") yield* measure("tcp", tcpChannel(receiver), cache);
+  const rawNats: RawPath = (bytes) => Effect.promise(() => receiver.rawNats(bytes, 1 * MIB, DEFAULT_WINDOW_BYTES, true));
+  const rawTcp: RawPath = (bytes) => Effect.promise(() => receiver.rawTcp(bytes, 4 * MIB, true));
+  if (only !== "tcp") yield* measure("nats", yield* natsChannel(server.url, receiver), rawNats, cache);
+  if (only !== "nats") yield* measure("tcp", tcpChannel(receiver), rawTcp, cache);
 });
 
 Effect.runPromise(Effect.scoped(program)).then(() => process.exit(0), (error) => {
