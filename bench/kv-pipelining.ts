@@ -193,11 +193,11 @@ const program = Effect.gen(function* () {
   const receiver = yield* Effect.acquireRelease(Effect.promise(() => startKvReceiver(server.url, BENCH_ID)), (r) => Effect.promise(() => r.stop()));
   const bytes = hashableBuffer(LAYERS * LAYER_BYTES);
   for (let o = 0; o < bytes.length; o += 65536) randomFillSync(bytes.subarray(o, o + 65536));
-  const cache: Cache = {
-    bytes,
-    layerSums: Array.from({ length: LAYERS }, (_, layer) => blockChecksums(bytes.subarray(layer * LAYER_BYTES, (layer + 1) * LAYER_BYTES))),
-    wholeSums: blockChecksums(bytes),
-  };
+  const layerSums = Array.from({ length: LAYERS }, (_, layer) => blockChecksums(bytes.subarray(layer * LAYER_BYTES, (layer + 1) * LAYER_BYTES)));
+  // Layers are whole blocks, so the whole cache's block checksums are the layers' end to end.
+  const wholeSums = new Uint32Array(layerSums.reduce((n, sums) => n + sums.length, 0));
+  layerSums.forEach((sums, layer) => wholeSums.set(sums, layer * sums.length));
+  const cache: Cache = { bytes, layerSums, wholeSums };
   const only = process.env.KV_PIPELINE_CHANNEL;
   const rawNats: RawPath = (bytes) => Effect.promise(() => receiver.rawNats(bytes, 1 * MIB, DEFAULT_WINDOW_BYTES, true));
   const rawTcp: RawPath = (bytes) => Effect.promise(() => receiver.rawTcp(bytes, 4 * MIB, true));

@@ -55,7 +55,7 @@ export const openPrefixSpill = (bucket: string, { ttlMs = DEFAULT_PREFIX_SPILL_T
       catch: (cause) => unavailable("jetstream_unavailable", `cannot open object store ${bucket}: ${String(cause)}`),
     });
     const counters = { stored: 0, storeFailures: 0, restored: 0, restoredBlocks: 0, evicted: 0 };
-    /** Size and upload time of every stored object the listing has reported, in upload order. */
+    /** Size and upload time of every stored object the listing (or an upload here) has reported. */
     const stored = new Map<string, { readonly bytes: number; readonly at: number }>();
     let storedBytes = 0;
     /**
@@ -101,6 +101,7 @@ export const openPrefixSpill = (bucket: string, { ttlMs = DEFAULT_PREFIX_SPILL_T
     /** Deletes the oldest objects until the listing fits in `maxBytes` (never `keep`, the one just stored). */
     const evictOver = (keep: string) =>
       Effect.gen(function* () {
+        if (storedBytes <= maxBytes) return;
         const oldestFirst = [...stored.entries()].filter(([name]) => name !== keep).sort((a, b) => a[1].at - b[1].at);
         for (const [name] of oldestFirst) {
           if (storedBytes <= maxBytes) return;
