@@ -7,8 +7,9 @@
 // once every layer exists). Target: pipelined ≤ 1.5 × one layer's transfer time — one layer sent on its own,
 // back to back (`oneLayerTransferMs`), and, per producer, one layer sent on its own after the producer's
 // per-layer compute time of idle (`oneLayerAfterIdleMs`), which is how each layer of a pipelined transfer leaves:
-// on this VM a transfer that starts after ~45 ms of idle takes about twice as long as one started warm. Three
-// producers:
+// on this VM a transfer that starts after ~45 ms of idle takes about twice as long as one started warm. The
+// producing host waits out each layer's compute asleep or polling (see HostWait): a sleeping core is the slow
+// one. Three producers:
 //   - h200-calibrated: the H200's measured prefill rate (../shared/data/calibration/h200-llama3-8b.json: 2,048
 //     tokens in ~51 ms, 1.6 ms a layer), whatever this machine's link does;
 //   - h200-on-400gbps-ratio: compute per layer as many times one layer's transfer as on real hardware (an H200
@@ -75,12 +76,31 @@ const tcpChannel = (receiver: KvReceiverProcess): Channel => (transferId, payloa
   });
 
 /**
+ * How the producing host waits out a layer's compute: asleep (the thread blocks; on this VM an idle core comes
+ * back slow for milliseconds) or polling (it checks for the layer between turns of its event loop, as a CUDA
+ * host thread spin-waits on the device by default, so its core stays at speed and the sender keeps sending).
+ */
+type HostWait = "sleep" | "poll";
+const POLL_SLICE_MS = 0.25;
+
+const waitUntil = (dueAt: number, hostWait: HostWait) =>
+  hostWait === "sleep"
+    ? Effect.suspend(() => (dueAt > epochNow() ? Effect.sleep(dueAt - epochNow()) : Effect.void))
+    : Effect.promise(async () => {
+      while (epochNow() < dueAt) {
+        const sliceEnd = Math.min(dueAt, epochNow() + POLL_SLICE_MS);
+        while (epochNow() < sliceEnd);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+
+/**
  * Produces the cache's layers on their own fiber (compute does not wait for the network), `layerMs` apart,
  * and moves them — each as it exists (pipelined) or all at once after the last (whole blob). Returns the time
  * from the last layer produced to the receiver holding the whole cache, and the producer's actual time per layer
  * (timers and a busy event loop make it slower than asked).
  */
-const tail = (channel: Channel, cache: Cache, layerMs: number, pipelined: boolean, transferId: string) =>
+const tail = (channel: Channel, cache: Cache, layerMs: number, hostWait: HostWait, pipelined: boolean, transferId: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const produced = yield* Queue.unbounded<Uint8Array, Cause.Done>();
@@ -91,8 +111,7 @@ const tail = (channel: Channel, cache: Cache, layerMs: number, pipelined: boolea
           for (let layer = 0; layer < LAYERS; layer++) {
             // Layer i is due at start + (i + 1) × layerMs: a timer that fires late (they do not go below 1 ms)
             // is made up on the next, so the rate holds on average.
-            const wait = startAt + (layer + 1) * layerMs - epochNow();
-            if (wait > 0) yield* Effect.sleep(wait);
+            yield* waitUntil(startAt + (layer + 1) * layerMs, hostWait);
             yield* Queue.offer(produced, cache.bytes.subarray(layer * LAYER_BYTES, (layer + 1) * LAYER_BYTES));
           }
           lastAt = epochNow();
@@ -112,9 +131,9 @@ const tail = (channel: Channel, cache: Cache, layerMs: number, pipelined: boolea
     }),
   );
 
-const oneLayer = (channel: Channel, cache: Cache, transferId: string, idleMs = 0) =>
+const oneLayer = (channel: Channel, cache: Cache, transferId: string, idleMs = 0, hostWait: HostWait = "sleep") =>
   Effect.gen(function* () {
-    if (idleMs > 0) yield* Effect.sleep(idleMs);
+    yield* waitUntil(epochNow() + idleMs, hostWait);
     const started = epochNow();
     const usableAt = yield* channel(transferId, wholeKv(cache.bytes.subarray(0, LAYER_BYTES), "bench", cache.layerSums[0]));
     return usableAt - started;
@@ -128,33 +147,37 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
     const layerMs = summary(layerTimes).p50;
     // The link's sustained rate: the whole cache with no compute in front of it.
     const sustained: number[] = [];
-    for (let rep = 0; rep < REPS; rep++) sustained.push((yield* tail(channel, cache, 0, true, `${name}-sustained${rep}`)).tailMs);
+    for (let rep = 0; rep < REPS; rep++) sustained.push((yield* tail(channel, cache, 0, "sleep", true, `${name}-sustained${rep}`)).tailMs);
     const linkLayerMs = summary(sustained).p50 / LAYERS;
     progress(`${name}: one layer ${round(layerMs)} ms, sustained ${round(linkLayerMs)} ms a layer`);
-    const producers = [
-      { producer: "h200-calibrated", perLayerComputeMs: H200_LAYER_MS },
-      { producer: "h200-on-400gbps-ratio", perLayerComputeMs: Math.ceil((H200_LAYER_MS / LINK_400GBPS_LAYER_MS) * Math.max(layerMs, linkLayerMs)) },
-      { producer: "1.25x-link", perLayerComputeMs: Math.ceil(1.25 * Math.max(layerMs, linkLayerMs)) },
+    const h200RatioMs = Math.ceil((H200_LAYER_MS / LINK_400GBPS_LAYER_MS) * Math.max(layerMs, linkLayerMs));
+    const overLinkMs = Math.ceil(1.25 * Math.max(layerMs, linkLayerMs));
+    const producers: ReadonlyArray<{ producer: string; perLayerComputeMs: number; hostWait: HostWait }> = [
+      { producer: "h200-calibrated", perLayerComputeMs: H200_LAYER_MS, hostWait: "sleep" },
+      { producer: "h200-on-400gbps-ratio", perLayerComputeMs: h200RatioMs, hostWait: "sleep" },
+      { producer: "h200-on-400gbps-ratio", perLayerComputeMs: h200RatioMs, hostWait: "poll" },
+      { producer: "1.25x-link", perLayerComputeMs: overLinkMs, hostWait: "sleep" },
+      { producer: "1.25x-link", perLayerComputeMs: overLinkMs, hostWait: "poll" },
     ];
-    for (const [which, { producer, perLayerComputeMs }] of producers.entries()) {
+    for (const [which, { producer, perLayerComputeMs, hostWait }] of producers.entries()) {
       const pipelined: number[] = [];
       const whole: number[] = [];
       const produced: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
-        progress(`${name}, ${producer}: rep ${rep + 1}/${REPS}`);
+        progress(`${name}, ${producer}, host ${hostWait}s: rep ${rep + 1}/${REPS}`);
         // Transfer ids are subject tokens: no dots.
-        const run = yield* tail(channel, cache, perLayerComputeMs, true, `${name}-producer${which}-p${rep}`);
+        const run = yield* tail(channel, cache, perLayerComputeMs, hostWait, true, `${name}-producer${which}-p${rep}`);
         pipelined.push(run.tailMs);
         produced.push(run.producedMsPerLayer);
-        whole.push((yield* tail(channel, cache, perLayerComputeMs, false, `${name}-producer${which}-w${rep}`)).tailMs);
+        whole.push((yield* tail(channel, cache, perLayerComputeMs, hostWait, false, `${name}-producer${which}-w${rep}`)).tailMs);
       }
       const afterIdle: number[] = [];
-      for (let rep = 0; rep < REPS * 3; rep++) afterIdle.push(yield* oneLayer(channel, cache, `${name}-producer${which}-idle${rep}`, perLayerComputeMs));
+      for (let rep = 0; rep < REPS * 3; rep++) afterIdle.push(yield* oneLayer(channel, cache, `${name}-producer${which}-idle${rep}`, perLayerComputeMs, hostWait));
       const afterIdleMs = summary(afterIdle).p50;
       // The same idle before the raw path: how much of a cold start is the machine's, not the channel's.
       const rawAfterIdle: number[] = [];
       for (let rep = 0; rep < REPS * 3; rep++) {
-        yield* Effect.sleep(perLayerComputeMs);
+        yield* waitUntil(epochNow() + perLayerComputeMs, hostWait);
         rawAfterIdle.push(yield* raw(cache.bytes.subarray(0, LAYER_BYTES)));
       }
       const tailMs = summary(pipelined).p50;
@@ -163,6 +186,7 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
         bench: "kv-pipelining",
         channel: name,
         producer,
+        hostWait,
         layers: LAYERS,
         layerBytes: LAYER_BYTES,
         cacheBytes: LAYERS * LAYER_BYTES,
