@@ -29,7 +29,7 @@ export interface KvReceiverProcess {
    * Raw NATS baseline: publishes `bytes` in chunks on the receiver's subject, waiting for the server (a flush)
    * after every `flushBytes` — the bytes in flight a Tandem receiver's credit window allows; ms until the
    * receiver acknowledged all. The receiver lands each message in a payload-sized buffer (`land`), as any
-   * receiver of a cache must, or only counts it (landing nowhere).
+   * receiver of a cache must, or copies each to one scratch buffer (landing nowhere).
    */
   readonly rawNats: (bytes: Uint8Array, chunkBytes: number, flushBytes: number, land: boolean) => Promise<number>;
   /**

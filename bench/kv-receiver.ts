@@ -8,8 +8,9 @@
 //   - Tandem's NATS channel: a request on `<bench id>.listen` carrying a transfer id subscribes to that transfer
 //     (the reply goes once the subscription is live);
 //   - Tandem's TCP channel: a KV listener on 127.0.0.1 (its port is in the first stdout line);
-//   - raw NATS: bytes published on `<bench id>.raw`, each message copied to its place in a payload-sized buffer
-//     (or only counted, when the announcement says so); when a request on `<bench id>.raw.expect` has announced
+//   - raw NATS: bytes published on `<bench id>.raw`, received as the channel receives them (the bulk reader),
+//     each message copied to its place in a payload-sized buffer (or to one scratch buffer, when the
+//     announcement says so); when a request on `<bench id>.raw.expect` has announced
 //     N bytes ("N land" or "N count"), the N-th byte is acknowledged on `<bench id>.raw.ack`;
 //   - raw TCP: a plain listener (its port is in the first stdout line) that reads, without allocating, into a
 //     payload-sized buffer or a 4 MiB one (the connection's 9th byte says which) and, once it has as many bytes
@@ -24,6 +25,7 @@ import { Log } from "../src/runtime/log.ts";
 import { type IncomingKv, receiveWhole } from "../src/transport/kv-transfer.ts";
 import { kvPayloadPool } from "../src/transport/kv-payload-pool.ts";
 import { NatsClient } from "../src/transport/nats-client.ts";
+import { openNatsBulkReader } from "../src/transport/nats-bulk-reader.ts";
 import { listenForKv } from "../src/transport/nats-kv-channel.ts";
 import { readInto } from "../src/transport/socket-read-in-place.ts";
 import { hashableBuffer } from "../src/kv/checksum/kv-hash.ts";
@@ -50,8 +52,8 @@ const main = async () => {
     );
 
   // Raw NATS: land each message at its place in one payload-sized buffer (what any receiver of a cache must
-  // do; reused across transfers, and the same kind of memory as the channel's pool), or only count it (landing
-  // nowhere); acknowledge the announced total.
+  // do; reused across transfers, and the same kind of memory as the channel's pool), or copy it to one scratch
+  // buffer over and over (landing nowhere); acknowledge the announced total.
   let rawExpected = Number.POSITIVE_INFINITY;
   let rawReceived = 0;
   let rawLand = true;
@@ -66,10 +68,14 @@ const main = async () => {
       msg.respond();
     },
   });
-  control.subscribe(`${benchId}.raw`, {
-    callback: (_e, msg) => {
-      if (rawLand) rawLanding.set(msg.data, rawReceived);
-      rawReceived += msg.data.length;
+  // Received the way the channel receives (the bulk reader: no allocation per message, each payload copied
+  // once from the read buffer to where it goes), so the baseline is the fastest raw NATS receive we have.
+  const rawReader = openNatsBulkReader({ server: () => control.getServer(), name: "kv-bench-receiver-raw" });
+  const nowhere = new Uint8Array(8 * 1024 * 1024);
+  await rawReader.subscribe(`${benchId}.raw`, {
+    begin: (_headers, length) => (rawLand ? rawLanding.subarray(rawReceived, rawReceived + length) : nowhere.subarray(0, length)),
+    end: (payload) => {
+      rawReceived += payload.length;
       if (rawReceived >= rawExpected) {
         rawExpected = Number.POSITIVE_INFINITY;
         control.publish(`${benchId}.raw.ack`);
@@ -144,6 +150,7 @@ const main = async () => {
     ),
   );
   rawServer.close();
+  rawReader.close();
   await control.close();
 };
 

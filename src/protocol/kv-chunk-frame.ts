@@ -1,6 +1,6 @@
-// KV chunks travel as raw bytes with their fields in NATS headers, not inside a msgpack envelope: the bulk
-// path then copies each byte only where NATS itself does, and never allocates a second buffer per chunk.
-// The fields are still validated against the KvChunk schema on arrival.
+// KV chunks travel as raw bytes with their fields in NATS headers, not inside a msgpack envelope: a receiver
+// reads the headers first and lands the payload straight where it belongs (see nats-bulk-reader.ts), never
+// allocating a buffer per chunk. The fields are still validated against the KvChunk schema on arrival.
 import { Result, Schema } from "effect";
 import { headers, type Msg, type MsgHdrs } from "nats";
 import { invalidRequest, type TandemError } from "./errors.ts";
@@ -21,26 +21,38 @@ export const kvChunkHeaders = (transferId: string, index: number, checksum: numb
   return h;
 };
 
-export const isKvChunkFrame = (msg: Msg) => msg.headers?.get(TAG) === "KvChunk";
+/** Reads one header of a frame (undefined when absent): a bulk reader's map or {@link headerLookupOf} a nats.js message. */
+export type HeaderLookup = (name: string) => string | undefined;
+
+export const headerLookupOf = (msg: Msg): HeaderLookup => (name) => (msg.headers?.has(name) ? msg.headers.get(name) : undefined);
+
+export const isKvChunkFrame = (header: HeaderLookup) => header(TAG) === "KvChunk";
 
 const decodeChunk = Schema.decodeUnknownResult(KvChunk);
 
-export const decodeKvChunkFrame = (msg: Msg): Result.Result<KvChunk, TandemError> => {
-  const h = msg.headers!;
-  const v = Number(h.get(VERSION));
+/** A KvChunk frame's fields and its payload `bytes`, validated against the KvChunk schema. */
+export const decodeKvChunkFrame = (header: HeaderLookup, bytes: Uint8Array): Result.Result<KvChunk, TandemError> => {
+  const v = Number(header(VERSION));
   if (!SUPPORTED_VERSIONS.includes(v)) {
-    return Result.fail(invalidRequest("unsupported_version", `KvChunk frame version ${h.get(VERSION)} is not supported`));
+    return Result.fail(invalidRequest("unsupported_version", `KvChunk frame version ${header(VERSION)} is not supported`));
   }
+  const layerChecksum = header(LAYER_CHECKSUM);
   return Result.mapError(
     decodeChunk({
       _tag: "KvChunk",
       v,
-      transferId: h.get("Kv-Transfer"),
-      index: Number(h.get("Kv-Index")),
-      bytes: msg.data,
-      checksum: Number(h.get("Kv-Checksum")),
-      ...(h.has(LAYER_CHECKSUM) ? { layerChecksum: Number(h.get(LAYER_CHECKSUM)) } : {}),
+      transferId: header("Kv-Transfer"),
+      index: Number(header("Kv-Index")),
+      bytes,
+      checksum: Number(header("Kv-Checksum")),
+      ...(layerChecksum !== undefined ? { layerChecksum: Number(layerChecksum) } : {}),
     }),
     (issue) => invalidRequest("invalid_field", `KvChunk frame does not match its schema: ${issue.message}`),
   );
 };
+
+/** A KvChunk frame's fields from its headers alone, before its payload has arrived (to say where it goes). */
+export const decodeKvChunkHeaders = (header: HeaderLookup): Result.Result<Omit<KvChunk, "bytes">, TandemError> =>
+  Result.map(decodeKvChunkFrame(header, NO_BYTES), ({ bytes: _, ...fields }) => fields);
+
+const NO_BYTES = new Uint8Array(0);

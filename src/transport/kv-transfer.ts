@@ -119,6 +119,8 @@ export class KvReassembly {
   /** The highest chunk index seen (even corrupt): chunks below it were certainly sent. */
   private highest = -1;
   private released = 0;
+  /** Failed, or its payload given back: no chunk may land any more. */
+  private closed = false;
   private readonly checksums: Uint32Array;
   private readonly arrived: Uint8Array;
   private readonly missing: Int32Array;
@@ -142,6 +144,7 @@ export class KvReassembly {
       payload: this.payload,
       layers: Stream.fromQueue(this.queue),
       release: () => {
+        this.closed = true;
         if (!released) pool.release(this.payload);
         released = true;
       },
@@ -153,8 +156,9 @@ export class KvReassembly {
     return this.released === this.layout.layerBytes.length;
   }
 
-  /** Whether chunk `index` of `length` bytes is wanted ("new"), already here, or outside the offer. */
-  accepts(index: number, length: number): "new" | "duplicate" | "invalid" {
+  /** Whether chunk `index` of `length` bytes is wanted ("new"), already here, outside the offer, or too late. */
+  accepts(index: number, length: number): "new" | "duplicate" | "invalid" | "closed" {
+    if (this.closed) return "closed";
     if (!Number.isInteger(index) || index < 0 || index >= this.layout.chunks || chunkSpan(this.layout, index).length !== length) return "invalid";
     return this.arrived[index] ? "duplicate" : "new";
   }
@@ -213,6 +217,7 @@ export class KvReassembly {
 
   /** Ends the layer stream with `error` (a no-op once it has ended). */
   fail(error: TandemError) {
+    this.closed = true;
     Queue.failCauseUnsafe(this.queue, Cause.fail(error));
   }
 

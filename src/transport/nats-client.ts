@@ -4,6 +4,7 @@ import { Context, Effect, Layer } from "effect";
 import { connect, ErrorCode, type Msg, type NatsConnection, type NatsError, type Subscription } from "nats";
 import { type AnySchema, decodeMessage, encodeMessage, TandemError, unavailable } from "../protocol/index.ts";
 import { Failure } from "../protocol/messages.ts";
+import { type BulkSink, type NatsBulkReader, openNatsBulkReader } from "./nats-bulk-reader.ts";
 
 export interface NatsClientOptions {
   readonly servers: string;
@@ -13,6 +14,8 @@ export interface NatsClientOptions {
 export class NatsClient extends Context.Service<NatsClient, {
   readonly connection: NatsConnection;
   readonly maxPayload: number;
+  /** A second connection, opened on first use, that lands bulk messages (KV chunks) in place. */
+  readonly bulk: NatsBulkReader;
 }>()("tandem/transport/NatsClient") {
   static readonly layer = (options: NatsClientOptions) =>
     Layer.effect(
@@ -35,11 +38,28 @@ export class NatsClient extends Context.Service<NatsClient, {
           }),
           (nc) => Effect.promise(() => nc.drain().catch(() => nc.close())),
         );
-        return NatsClient.of({ connection, maxPayload: connection.info?.max_payload ?? 1024 * 1024 });
+        const bulk = yield* Effect.acquireRelease(
+          Effect.sync(() => openNatsBulkReader({ server: () => connection.getServer(), name: `${options.name}-bulk`, ...credentialsOf(options.servers) })),
+          (reader) => Effect.sync(() => reader.close()),
+        );
+        return NatsClient.of({ connection, maxPayload: connection.info?.max_payload ?? 1024 * 1024, bulk });
       }),
     );
 }
 
+/** The user and password (or token: a user alone) in the first server URL, as nats.js reads them. */
+const credentialsOf = (servers: string): { user?: string; pass?: string; token?: string } => {
+  const first = servers.split(",")[0]!.trim();
+  try {
+    const url = new URL(first.includes("://") ? first : `nats://${first}`);
+    const user = decodeURIComponent(url.username);
+    const pass = decodeURIComponent(url.password);
+    if (user === "") return {};
+    return pass === "" ? { token: user } : { user, pass };
+  } catch {
+    return {};
+  }
+};
 
 const decodeFailure = decodeMessage(Failure);
 
@@ -121,6 +141,19 @@ export const subscribeScoped = (subject: string, callback: (msg: Msg) => void) =
     return yield* Effect.acquireRelease(
       Effect.sync((): Subscription => connection.subscribe(subject, { callback: (_err, msg) => callback(msg) })),
       (sub) => Effect.sync(() => sub.unsubscribe()),
+    );
+  });
+
+/** Subscribes `sink` to bulk messages on `subject` for the scope (live when this returns), see NatsBulkReader. */
+export const bulkSubscribeScoped = (subject: string, sink: BulkSink) =>
+  Effect.gen(function* () {
+    const { bulk } = yield* NatsClient;
+    return yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => bulk.subscribe(subject, sink),
+        catch: (cause) => unavailable("transport", `cannot subscribe to ${subject} for bulk data: ${String(cause)}`),
+      }),
+      (subscription) => Effect.sync(() => subscription.unsubscribe()),
     );
   });
 

@@ -21,8 +21,8 @@ import {
   type TandemError,
   unavailable,
 } from "../protocol/index.ts";
-import { NatsClient, subscribeScoped, tell } from "./nats-client.ts";
-import { decodeKvChunkFrame, isKvChunkFrame, kvChunkHeaders } from "../protocol/kv-chunk-frame.ts";
+import { bulkSubscribeScoped, NatsClient, subscribeScoped, tell } from "./nats-client.ts";
+import { decodeKvChunkHeaders, type HeaderLookup, isKvChunkFrame, kvChunkHeaders } from "../protocol/kv-chunk-frame.ts";
 import type { KvPayloadPool } from "./kv-payload-pool.ts";
 import { type IncomingKv, KvReassembly, type KvPayload, layerQueue, layoutOfOffer, offerFor, sealChunk } from "./kv-transfer.ts";
 
@@ -170,22 +170,56 @@ export const creditBudget = (totalBytes: number): CreditBudget => {
  */
 export const listenForKv = (
   options: ReceiveKvOptions,
-): Effect.Effect<Effect.Effect<IncomingKv, TandemError, NatsClient | Scope.Scope>, never, NatsClient | Scope.Scope> =>
+): Effect.Effect<Effect.Effect<IncomingKv, TandemError, NatsClient | Scope.Scope>, TandemError, NatsClient | Scope.Scope> =>
   Effect.gen(function* () {
     const { subjects, transferId } = options;
     const gapMs = options.gapMs ?? GAP_MS;
-    // A sender within its credit never fills this (for chunks of at least MIN_CHUNK_BYTES); excess beyond it is
-    // dropped and later asked for again.
-    const inbox = yield* Queue.bounded<Result.Result<KvOffer | KvChunk, TandemError>>(
+    const client = yield* NatsClient;
+    const tellCredit = (upTo: number, received: number) =>
+      tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, upTo, received });
+    // Chunks land in their place in the payload as they stream in (the bulk reader) and are checked there at
+    // once; the fiber below hears of each only to grant credit or ask again. A sender within its credit never
+    // fills this queue (for chunks of at least MIN_CHUNK_BYTES); past it, news is dropped and the silence that
+    // follows makes the receiver ask for what is missing.
+    const inbox = yield* Queue.bounded<Result.Result<KvOffer | ChunkLanded, TandemError>>(
       2 * Math.max(MIN_WINDOW_CHUNKS, Math.ceil(options.windowBytes / MIN_CHUNK_BYTES)) + 4,
     );
-    yield* subscribeScoped(subjects.kvData(transferId), (msg) => {
-      Queue.offerUnsafe(inbox, isKvChunkFrame(msg) ? decodeKvChunkFrame(msg) : decodeOffer(msg.data));
+    const tellFiber = (news: Result.Result<KvOffer | ChunkLanded, TandemError>) => void Queue.offerUnsafe(inbox, news);
+    const protocolError = (message: string) => tellFiber(Result.fail(internal("kv_protocol", message)));
+    /** Set once the offer has arrived; chunks land in its payload. */
+    let reassembly: KvReassembly | undefined;
+    /** The chunk whose payload is streaming in, if the message under way is one. */
+    let landing: Omit<KvChunk, "bytes"> | undefined;
+    yield* bulkSubscribeScoped(subjects.kvData(transferId), {
+      begin: (headers, length) => {
+        landing = undefined;
+        const header: HeaderLookup = (name) => headers?.get(name);
+        if (!isKvChunkFrame(header)) return new Uint8Array(length); // the offer
+        const fields = decodeKvChunkHeaders(header);
+        if (Result.isFailure(fields)) return void tellFiber(Result.fail(fields.failure));
+        const r = reassembly;
+        const { index } = fields.success;
+        if (r === undefined) return void protocolError(`chunk before offer on ${transferId}`);
+        const verdict = r.accepts(index, length);
+        if (verdict === "invalid") return void protocolError(`chunk ${index} of ${transferId} (${length} bytes) is not in its offer`);
+        if (verdict !== "new") return undefined; // already here, or the transfer is over
+        landing = fields.success;
+        return r.slot(index);
+      },
+      end: (payload) => {
+        const chunk = landing;
+        landing = undefined;
+        if (chunk === undefined) return tellFiber(decodeOffer(payload));
+        const r = reassembly!;
+        const committed = r.commit(chunk.index, chunk.checksum, chunk.layerChecksum);
+        // The last chunk completes the transfer here, and its consumer may close this scope (and the fiber
+        // below) before the fiber hears of it: the final credit, telling the sender it may let go, goes now.
+        if (r.complete) Effect.runSync(Effect.ignore(tellCredit(r.layout.chunks, r.layout.chunks)).pipe(Effect.provideService(NatsClient, client)));
+        tellFiber(Result.map(committed, (intact): ChunkLanded => ({ _tag: "ChunkLanded", index: chunk.index, intact })));
+      },
     });
     const takeWithin = (ms: number) =>
       Queue.take(inbox).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.succeed(undefined) }));
-    const tellCredit = (upTo: number, received: number) =>
-      tell(subjects.kvCredit(transferId), KvCredit, { _tag: "KvCredit", transferId, upTo, received });
     const stalled = () => unavailable("kv_sender_stalled", `nothing from the sender of ${transferId} for ${options.idleTimeoutMs} ms`);
 
     /** Takes chunks until every layer is whole, granting credit and asking for what is lost or corrupt. */
@@ -220,17 +254,10 @@ export const listenForKv = (
           }
           quietMs = 0;
           const message = yield* Effect.fromResult(next);
-          if (message._tag !== "KvChunk") continue; // a repeated offer
-          const verdict = r.accepts(message.index, message.bytes.length);
-          if (verdict === "invalid") {
-            return yield* Effect.fail(internal("kv_protocol", `chunk ${message.index} of ${transferId} (${message.bytes.length} bytes) is not in its offer`));
-          }
-          if (verdict === "duplicate") continue;
-          r.slot(message.index).set(message.bytes);
-          const intact = yield* Effect.fromResult(r.commit(message.index, message.checksum, message.layerChecksum));
-          if (!intact) yield* askAgain([message.index]);
+          if (message._tag !== "ChunkLanded") continue; // a repeated offer
+          if (!message.intact) yield* askAgain([message.index]);
           // A credit per quarter window keeps the sender's pipe full at a quarter of the messages.
-          else if (r.complete || r.contiguous + window >= Math.min(chunks, granted + Math.max(1, window >> 2))) yield* grant();
+          else if (r.contiguous + window >= Math.min(chunks, granted + Math.max(1, window >> 2))) yield* grant();
         }
       }).pipe(
         Effect.catch((error: TandemError) => Effect.sync(() => r.fail(error))),
@@ -249,10 +276,18 @@ export const listenForKv = (
       if (offer._tag !== "KvOffer") return yield* Effect.fail(internal("kv_protocol", `chunk before offer on ${transferId}`));
       const layout = yield* Effect.fromResult(layoutOfOffer(offer));
       const r = new KvReassembly(offer, layout, yield* layerQueue, options.pool);
+      reassembly = r;
       yield* Effect.forkScoped(receive(r));
       return r.incoming;
     });
   });
+
+/** A chunk has landed in its slot and been checked (`intact`: it passed its checksum and is kept). */
+interface ChunkLanded {
+  readonly _tag: "ChunkLanded";
+  readonly index: number;
+  readonly intact: boolean;
+}
 
 /** The fewest chunks a receiver lets the sender have in flight. */
 const MIN_WINDOW_CHUNKS = 4;

@@ -2,7 +2,7 @@
 // the caller copying out of it: Node's documented `onread` option. Only client sockets take it, so the handle
 // of a server's socket (accepted with `pauseOnConnect`, so nothing is read yet) is moved by hand into a socket
 // made with it. Deno's node:net has no such handle; there each 'data' event is copied into the named buffers.
-import { Socket } from "node:net";
+import { connect, Socket } from "node:net";
 
 /**
  * Starts reading `accepted` into the buffers `want` names (never empty), calling `advance(n)` after each `n`
@@ -13,21 +13,33 @@ export const readInto = (accepted: Socket, want: () => Uint8Array, advance: (n: 
   const internals = accepted as unknown as { _handle?: object | null };
   const handle = internals._handle;
   let socket = accepted;
-  if (!("Deno" in globalThis) && handle != null) {
+  if (!onDeno && handle != null) {
     internals._handle = null;
     const options = { handle, readable: true, writable: true, onread: { buffer: want, callback: (n: number) => void advance(n) } };
     socket = new Socket(options as ConstructorParameters<typeof Socket>[0]);
-  } else {
-    accepted.on("data", (data: Uint8Array) => {
-      for (let at = 0; at < data.length && !accepted.destroyed;) {
-        const into = want();
-        const n = Math.min(into.length, data.length - at);
-        into.set(data.subarray(at, at + n));
-        at += n;
-        advance(n);
-      }
-    });
-  }
+  } else copyEachRead(accepted, want, advance);
   socket.resume();
   return socket;
 };
+
+/** Connects to `host:port` and reads the socket into the buffers `want` names, as {@link readInto} does. */
+export const connectReadingInto = (to: { host: string; port: number }, want: () => Uint8Array, advance: (n: number) => void): Socket => {
+  if (!onDeno) return connect({ ...to, onread: { buffer: want, callback: (n: number) => (advance(n), true) } });
+  const socket = connect(to);
+  copyEachRead(socket, want, advance);
+  return socket;
+};
+
+const onDeno = "Deno" in globalThis;
+
+/** Where a socket cannot read in place (Deno's node:net): each 'data' event is copied into the named buffers. */
+const copyEachRead = (socket: Socket, want: () => Uint8Array, advance: (n: number) => void) =>
+  socket.on("data", (data: Uint8Array) => {
+    for (let at = 0; at < data.length && !socket.destroyed;) {
+      const into = want();
+      const n = Math.min(into.length, data.length - at);
+      into.set(data.subarray(at, at + n));
+      at += n;
+      advance(n);
+    }
+  });

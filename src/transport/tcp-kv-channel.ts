@@ -250,7 +250,7 @@ const receiveFrom = (accepted: Socket, idleTimeoutMs: number, pool: KvPayloadPoo
               if (r === undefined) return protocol("chunk before offer");
               const verdict = r.accepts(frame.index, frame.length);
               if (verdict === "invalid") return protocol(`chunk ${frame.index} (${frame.length} bytes) is not in the offer`);
-              isDuplicate = verdict === "duplicate";
+              isDuplicate = verdict !== "new"; // already here, or the transfer is over: read past it
               body = isDuplicate ? discard : r.slot(frame.index);
               blockSums = new Uint32Array(isDuplicate ? 0 : checksumBlocks(frame.length));
               hashedBlocks = 0;

@@ -10,7 +10,7 @@ import type { Msg, Subscription } from "nats";
 import { generate } from "../../src/client/client.ts";
 import { clusterStatus } from "../../src/cli/status.ts";
 import { decodeEnvelope } from "../../src/engine/emulated/kv-envelope.ts";
-import { decodeKvChunkFrame, isKvChunkFrame } from "../../src/protocol/kv-chunk-frame.ts";
+import { decodeKvChunkFrame, headerLookupOf, isKvChunkFrame } from "../../src/protocol/kv-chunk-frame.ts";
 import { referenceTokens, startTestCluster, type TestCluster } from "../support/cluster.ts";
 
 const PROMPTS = ["Once upon a time", "The little dog", "Lily wanted to play with her friend Tom in the park, but", "One day, a big bear"];
@@ -38,8 +38,9 @@ beforeAll(async () => {
   });
   kvTap = t.nc.subscribe(`tandem.v1.${t.cluster.cluster}.kv.>`, {
     callback: (_err, msg: Msg) => {
-      if (isKvChunkFrame(msg)) {
-        const chunk = decodeKvChunkFrame(msg);
+      const header = headerLookupOf(msg);
+      if (isKvChunkFrame(header)) {
+        const chunk = decodeKvChunkFrame(header, msg.data);
         if (Result.isSuccess(chunk)) transferOf(chunk.success.transferId).chunks.set(chunk.success.index, chunk.success.bytes.slice());
         return;
       }
