@@ -145,6 +145,10 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
     const layerTimes: number[] = [];
     for (let rep = 0; rep < REPS * 3; rep++) layerTimes.push(yield* oneLayer(channel, cache, `${name}-layer${rep}`));
     const layerMs = summary(layerTimes).p50;
+    // The raw path moving one layer back to back: beside the raw path after idle, what idling costs the machine.
+    const rawLayerTimes: number[] = [];
+    for (let rep = 0; rep < REPS * 3; rep++) rawLayerTimes.push(yield* raw(cache.bytes.subarray(0, LAYER_BYTES)));
+    const rawLayerMs = summary(rawLayerTimes).p50;
     // The link's sustained rate: the whole cache with no compute in front of it.
     const sustained: number[] = [];
     for (let rep = 0; rep < REPS; rep++) sustained.push((yield* tail(channel, cache, 0, "sleep", true, `${name}-sustained${rep}`)).tailMs);
@@ -164,12 +168,12 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
       const whole: number[] = [];
       const produced: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
-        progress(`${name}, ${producer}, host ${hostWait}s: rep ${rep + 1}/${REPS}`);
         // Transfer ids are subject tokens: no dots.
         const run = yield* tail(channel, cache, perLayerComputeMs, hostWait, true, `${name}-producer${which}-p${rep}`);
         pipelined.push(run.tailMs);
         produced.push(run.producedMsPerLayer);
         whole.push((yield* tail(channel, cache, perLayerComputeMs, hostWait, false, `${name}-producer${which}-w${rep}`)).tailMs);
+        progress(`${name}, ${producer}, host ${hostWait}s: rep ${rep + 1}/${REPS}: tail ${round(run.tailMs)} ms pipelined, ${round(whole.at(-1)!)} ms whole`);
       }
       const afterIdle: number[] = [];
       for (let rep = 0; rep < REPS * 3; rep++) afterIdle.push(yield* oneLayer(channel, cache, `${name}-producer${which}-idle${rep}`, perLayerComputeMs, hostWait));
@@ -203,7 +207,8 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
         /** One layer on its own after perLayerComputeMs of idle, as each pipelined layer starts. */
         oneLayerAfterIdleMs: round(afterIdleMs),
         metAgainstLayerAfterIdle: tailMs <= 1.5 * afterIdleMs,
-        /** The raw baseline (plain NATS publish or loopback socket) moving one layer after the same idle. */
+        /** The raw baseline (plain NATS publish or loopback socket) moving one layer back to back, and after the same idle. */
+        rawOneLayerTransferMs: round(rawLayerMs),
         rawOneLayerAfterIdleMs: round(summary(rawAfterIdle).p50),
         /** Other work on the machine skews every figure; the 1-minute load average at the end of the line's runs. */
         loadAverage: round(loadavg()[0]!),
