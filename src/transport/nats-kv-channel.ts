@@ -291,7 +291,7 @@ interface ChunkLanded {
 
 /** The fewest chunks a receiver lets the sender have in flight. */
 const MIN_WINDOW_CHUNKS = 4;
-/** Chunk size the receiver's inbox is sized for; smaller chunks are still received, with resends past it. */
+/** Chunk size the receiver's news queue is sized for; smaller chunks still land, and news dropped past it is made up by the silence. */
 const MIN_CHUNK_BYTES = 64 * 1024;
 
 /** The credit window in chunks of `chunkBytes` for a window of `windowBytes`. */
