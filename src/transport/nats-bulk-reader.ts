@@ -116,7 +116,7 @@ export const openNatsBulkReader = (options: NatsBulkReaderOptions): NatsBulkRead
           const total = Number(words[words.length - 1]);
           const headerBytes = hasHeaders ? Number(words[words.length - 2]) : 0;
           const sid = Number(words[2]);
-          if (!Number.isSafeInteger(total) || !Number.isSafeInteger(headerBytes) || headerBytes > total) {
+          if (!Number.isSafeInteger(total) || !Number.isSafeInteger(headerBytes) || headerBytes < 0 || headerBytes > total) {
             throw new BulkProtocolError(`bad message line: ${line}`);
           }
           incoming = { sid, headerBytes, length: total - headerBytes, sink: subscriptions.get(sid)?.sink, destination: undefined, filled: 0 };
