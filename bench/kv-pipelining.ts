@@ -139,16 +139,20 @@ const oneLayer = (channel: Channel, cache: Cache, transferId: string, idleMs = 0
     return usableAt - started;
   });
 
+/** The median of REPS × 3 single-layer timings (`time(rep)` gives one, in ms). */
+const singleLayerMedian = (time: (rep: number) => Effect.Effect<number, unknown>) =>
+  Effect.gen(function* () {
+    const times: number[] = [];
+    for (let rep = 0; rep < REPS * 3; rep++) times.push(yield* time(rep));
+    return summary(times).p50;
+  });
+
 const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Cache) =>
   Effect.gen(function* () {
     yield* oneLayer(channel, cache, `${name}-warm`);
-    const layerTimes: number[] = [];
-    for (let rep = 0; rep < REPS * 3; rep++) layerTimes.push(yield* oneLayer(channel, cache, `${name}-layer${rep}`));
-    const layerMs = summary(layerTimes).p50;
+    const layerMs = yield* singleLayerMedian((rep) => oneLayer(channel, cache, `${name}-layer${rep}`));
     // The raw path moving one layer back to back: beside the raw path after idle, what idling costs the machine.
-    const rawLayerTimes: number[] = [];
-    for (let rep = 0; rep < REPS * 3; rep++) rawLayerTimes.push(yield* raw(cache.bytes.subarray(0, LAYER_BYTES)));
-    const rawLayerMs = summary(rawLayerTimes).p50;
+    const rawLayerMs = yield* singleLayerMedian(() => raw(cache.bytes.subarray(0, LAYER_BYTES)));
     // The link's sustained rate: the whole cache with no compute in front of it.
     const sustained: number[] = [];
     for (let rep = 0; rep < REPS; rep++) sustained.push((yield* tail(channel, cache, 0, "sleep", true, `${name}-sustained${rep}`)).tailMs);
@@ -175,15 +179,11 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
         whole.push((yield* tail(channel, cache, perLayerComputeMs, hostWait, false, `${name}-producer${which}-w${rep}`)).tailMs);
         progress(`${name}, ${producer}, host ${hostWait}s: rep ${rep + 1}/${REPS}: tail ${round(run.tailMs)} ms pipelined, ${round(whole.at(-1)!)} ms whole`);
       }
-      const afterIdle: number[] = [];
-      for (let rep = 0; rep < REPS * 3; rep++) afterIdle.push(yield* oneLayer(channel, cache, `${name}-producer${which}-idle${rep}`, perLayerComputeMs, hostWait));
-      const afterIdleMs = summary(afterIdle).p50;
+      const afterIdleMs = yield* singleLayerMedian((rep) => oneLayer(channel, cache, `${name}-producer${which}-idle${rep}`, perLayerComputeMs, hostWait));
       // The same idle before the raw path: how much of a cold start is the machine's, not the channel's.
-      const rawAfterIdle: number[] = [];
-      for (let rep = 0; rep < REPS * 3; rep++) {
-        yield* waitUntil(epochNow() + perLayerComputeMs, hostWait);
-        rawAfterIdle.push(yield* raw(cache.bytes.subarray(0, LAYER_BYTES)));
-      }
+      const rawAfterIdleMs = yield* singleLayerMedian(() =>
+        waitUntil(epochNow() + perLayerComputeMs, hostWait).pipe(Effect.andThen(raw(cache.bytes.subarray(0, LAYER_BYTES))))
+      );
       const tailMs = summary(pipelined).p50;
       const wholeMs = summary(whole).p50;
       const line = {
@@ -209,7 +209,7 @@ const measure = (name: "nats" | "tcp", channel: Channel, raw: RawPath, cache: Ca
         metAgainstLayerAfterIdle: tailMs <= 1.5 * afterIdleMs,
         /** The raw baseline (plain NATS publish or loopback socket) moving one layer back to back, and after the same idle. */
         rawOneLayerTransferMs: round(rawLayerMs),
-        rawOneLayerAfterIdleMs: round(summary(rawAfterIdle).p50),
+        rawOneLayerAfterIdleMs: round(rawAfterIdleMs),
         /** Other work on the machine skews every figure; the 1-minute load average at the end of the line's runs. */
         loadAverage: round(loadavg()[0]!),
       };

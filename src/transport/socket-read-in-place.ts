@@ -15,7 +15,7 @@ export const readInto = (accepted: Socket, want: () => Uint8Array, advance: (n: 
   let socket = accepted;
   if (!onDeno && handle != null) {
     internals._handle = null;
-    const options = { handle, readable: true, writable: true, onread: { buffer: want, callback: (n: number) => void advance(n) } };
+    const options = { handle, readable: true, writable: true, onread: inPlace(want, advance) };
     socket = new Socket(options as ConstructorParameters<typeof Socket>[0]);
   } else copyEachRead(accepted, want, advance);
   socket.resume();
@@ -24,13 +24,16 @@ export const readInto = (accepted: Socket, want: () => Uint8Array, advance: (n: 
 
 /** Connects to `host:port` and reads the socket into the buffers `want` names, as {@link readInto} does. */
 export const connectReadingInto = (to: { host: string; port: number }, want: () => Uint8Array, advance: (n: number) => void): Socket => {
-  if (!onDeno) return connect({ ...to, onread: { buffer: want, callback: (n: number) => (advance(n), true) } });
+  if (!onDeno) return connect({ ...to, onread: inPlace(want, advance) });
   const socket = connect(to);
   copyEachRead(socket, want, advance);
   return socket;
 };
 
 const onDeno = "Deno" in globalThis;
+
+/** Node's `onread`: each read lands in the buffer `want` names, then `advance(n)`; reading goes on. */
+const inPlace = (want: () => Uint8Array, advance: (n: number) => void) => ({ buffer: want, callback: (n: number) => (advance(n), true) });
 
 /** Where a socket cannot read in place (Deno's node:net): each 'data' event is copied into the named buffers. */
 const copyEachRead = (socket: Socket, want: () => Uint8Array, advance: (n: number) => void) =>
